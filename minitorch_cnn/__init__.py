@@ -1,0 +1,16 @@
+"""minitorch_cnn: a small reverse-mode autograd framework on numpy, and a CNN library on top.
+
+    import minitorch_cnn as mt
+    x = mt.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (x * x).sum().backward()          # x.grad == [2, 4, 6]
+"""
+from .autograd import Function, is_grad_enabled, no_grad
+from .gradcheck import GradcheckError, gradcheck
+from .ops import (abs, argmax, argmin, cat, clamp, clip, exp, expand, flatten, leaky_relu, log,
+                  log_softmax, matmul, max, maximum, mean, min, minimum, pad, permute, relu,
+                  reshape, sigmoid, softmax, sqrt, squeeze, stack, sum, tanh, transpose,
+                  unsqueeze, var, where)
+from . import nn
+from .tensor import Tensor, arange, ones, ones_like, rand, randn, tensor, zeros, zeros_like
+
+__version__ = "0.1.0"

@@ -1,0 +1,107 @@
+"""Gradient checking: compare the analytic backward with central finite differences.
+
+For an output y = fn(x1, x2, ...) we pick a random upstream gradient v (so a non-scalar output is
+checked in every direction at once) and compare, for each input x_i that requires grad,
+
+    analytic:  x_i.grad after (y * v).sum().backward()
+    numeric:   d/dx_i[k] sum(v * fn(...))  ~  (f(x + eps e_k) - f(x - eps e_k)) / (2 eps)
+
+Central differences have error O(eps^2), but only in float64: in float32 the rounding error of
+f itself (~1e-7 * |f| / eps) swamps the result, so float32 inputs are refused.
+
+``fast=True`` checks one random direction u instead of every element:  v^T J u  computed from the
+analytic gradient (grad . u) against (f(x + eps u) - f(x - eps u)) / (2 eps) -- two evaluations
+of fn for the whole input, so even a conv layer with thousands of weights stays cheap.
+"""
+import numpy as np
+
+from .autograd import no_grad
+from .tensor import Tensor
+
+
+class GradcheckError(AssertionError):
+    """The analytic and numeric gradients disagree."""
+
+
+def _scalar(fn, inputs, v):
+    with no_grad():
+        out = fn(*inputs)
+    return float(np.sum(out.data * v))
+
+
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast=False, seed=0):
+    """Return True if ``fn``'s backward matches finite differences, else raise GradcheckError.
+
+    ``inputs`` is a tensor or a sequence of tensors (others are passed through unchanged);
+    every float tensor with ``requires_grad`` is checked.  Inputs must be float64.
+    """
+    if isinstance(inputs, Tensor):
+        inputs = (inputs,)
+    inputs = tuple(inputs)
+    checked = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    if not checked:
+        raise ValueError("gradcheck: no input requires grad, nothing to check")
+    for i in checked:
+        if inputs[i].dtype != np.float64:
+            raise TypeError(
+                f"gradcheck: input {i} is {inputs[i].dtype}; finite differences need float64 "
+                f"(in float32 the rounding error of fn, about 1e-7*|f|/eps, is larger than the "
+                f"derivative's own precision). Pass tensors made from float64 arrays.")
+    rng = np.random.default_rng(seed)
+
+    # analytic: one backward with a random upstream gradient v
+    out = fn(*inputs)
+    if not isinstance(out, Tensor) or not out.requires_grad:
+        raise ValueError("gradcheck: fn's output does not require grad (is it connected to the "
+                         "inputs?)")
+    v = rng.standard_normal(out.shape) if out.ndim else np.array(1.0)
+    for i in checked:
+        inputs[i].grad = None
+    out.backward(v.astype(out.dtype))
+    analytic = {i: (inputs[i].grad if inputs[i].grad is not None
+                    else np.zeros(inputs[i].shape)) for i in checked}
+
+    for i in checked:
+        x = inputs[i].data                      # perturbed in place, restored afterwards
+        if fast:
+            u = rng.standard_normal(x.shape)
+            x0 = x.copy()
+            x += eps * u
+            f_plus = _scalar(fn, inputs, v)
+            x[...] = x0 - eps * u
+            f_minus = _scalar(fn, inputs, v)
+            x[...] = x0
+            num = (f_plus - f_minus) / (2 * eps)
+            ana = float(np.sum(analytic[i] * u))
+            if not abs(ana - num) <= atol + rtol * abs(num):
+                raise GradcheckError(
+                    f"gradcheck (fast): input {i} of shape {x.shape}: directional derivative "
+                    f"along a random direction is {ana:.8g} analytically but {num:.8g} "
+                    f"numerically (difference {abs(ana - num):.3g})")
+            continue
+        numeric = np.zeros(x.shape)
+        flat = x.reshape(-1)                    # a view: x is contiguous (we made it)
+        if not np.shares_memory(flat, x):
+            raise ValueError(f"gradcheck: input {i} must be a contiguous array")
+        for k in range(flat.size):
+            orig = flat[k]
+            flat[k] = orig + eps
+            f_plus = _scalar(fn, inputs, v)
+            flat[k] = orig - eps
+            f_minus = _scalar(fn, inputs, v)
+            flat[k] = orig
+            numeric.reshape(-1)[k] = (f_plus - f_minus) / (2 * eps)
+        ana = analytic[i]
+        bad = ~(np.abs(ana - numeric) <= atol + rtol * np.abs(numeric))
+        if bad.any():
+            err = np.abs(ana - numeric).reshape(-1)
+            worst = np.argsort(-err)[:5]
+            first = tuple(int(j) for j in np.argwhere(bad)[0])
+            lines = "\n".join(
+                f"    element {np.unravel_index(j, x.shape)}: analytic {ana.reshape(-1)[j]:.8g}"
+                f"  numeric {numeric.reshape(-1)[j]:.8g}" for j in worst)
+            raise GradcheckError(
+                f"gradcheck: input {i} (shape {x.shape}) element {first}: analytic "
+                f"{ana[first]:.8g} vs numeric {numeric[first]:.8g}; {int(bad.sum())} of "
+                f"{x.size} entries outside atol={atol}, rtol={rtol}. Worst:\n{lines}")
+    return True

@@ -1,0 +1,122 @@
+"""Activations.  The sigmoid and the (log-)softmax are written so that inputs of +-1e4 give
+finite, exact results: never exponentiate a large positive number."""
+import numpy as np
+
+from ..autograd import Function
+
+
+class ReLU(Function):
+    @staticmethod
+    def forward(ctx, x):
+        mask = x > 0
+        ctx.save_for_backward(mask)                   # only the mask is needed, not x
+        return x * mask
+
+    @staticmethod
+    def backward(ctx, g):
+        (mask,) = ctx.saved
+        return g * mask                               # d relu = 1 where x > 0
+
+
+class LeakyReLU(Function):
+    @staticmethod
+    def forward(ctx, x, slope):
+        scale = np.where(x > 0, 1, slope).astype(x.dtype)
+        ctx.save_for_backward(scale)
+        return x * scale
+
+    @staticmethod
+    def backward(ctx, g):
+        (scale,) = ctx.saved
+        return g * scale, None
+
+
+class Sigmoid(Function):
+    @staticmethod
+    def forward(ctx, x):
+        e = np.exp(-np.abs(x))                        # in (0, 1]: never overflows
+        out = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (s,) = ctx.saved
+        return g * s * (1 - s)                        # d sigmoid = s (1 - s)
+
+
+class Tanh(Function):
+    @staticmethod
+    def forward(ctx, x):
+        out = np.tanh(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (t,) = ctx.saved
+        return g * (1 - t * t)                        # d tanh = 1 - tanh^2
+
+
+class Softmax(Function):
+    @staticmethod
+    def forward(ctx, x, dim):
+        z = np.exp(x - x.max(axis=dim, keepdims=True))  # shift: the largest exponent is 0
+        out = z / z.sum(axis=dim, keepdims=True)
+        ctx.save_for_backward(out)
+        ctx.dim = dim
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (s,) = ctx.saved
+        # dx = s * (g - sum(g * s))   (the Jacobian diag(s) - s s^T applied to g)
+        return s * (g - (g * s).sum(axis=ctx.dim, keepdims=True))
+
+
+class LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx, x, dim):
+        shifted = x - x.max(axis=dim, keepdims=True)
+        out = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+        ctx.save_for_backward(out)
+        ctx.dim = dim
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        # dx = g - softmax * sum(g)
+        return g - np.exp(out) * g.sum(axis=ctx.dim, keepdims=True)
+
+
+def relu(x):
+    return ReLU.apply(x)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return LeakyReLU.apply(x, negative_slope)
+
+
+def sigmoid(x):
+    return Sigmoid.apply(x)
+
+
+def tanh(x):
+    return Tanh.apply(x)
+
+
+def _dim(x, dim, op):
+    if dim is None:
+        raise TypeError(f"{op}: pass dim explicitly (e.g. dim=1 for (N, classes) logits)")
+    if not -x.ndim <= dim < x.ndim:
+        raise IndexError(f"{op}: dim {dim} is out of range for shape {x.shape}")
+    return dim % x.ndim
+
+
+def softmax(x, dim):
+    return Softmax.apply(x, dim=_dim(x, dim, "softmax"))
+
+
+def log_softmax(x, dim):
+    return LogSoftmax.apply(x, dim=_dim(x, dim, "log_softmax"))
