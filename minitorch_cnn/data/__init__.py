@@ -1,0 +1,1 @@
+"""PLACEHOLDER: data loading is being written (helper 'data')."""

@@ -1,0 +1,1 @@
+"""PLACEHOLDER: optimizers are being written (helper 'optim')."""
