@@ -13,11 +13,11 @@ def _axes(dim, ndim, op):
     if dim is None:
         return tuple(range(ndim))
     dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
-    out = []
+    out, n = [], ndim or 1              # (this module's max/min/sum shadow the builtins)
     for d in dims:
-        if not -max(ndim, 1) <= d < max(ndim, 1):
+        if not -n <= d < n:
             raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dims")
-        out.append(d % max(ndim, 1))
+        out.append(d % n)
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: dim {dim} repeats an axis")
     return tuple(sorted(out)) if ndim else ()
@@ -60,14 +60,15 @@ class Var(Function):
         n = int(np.prod([x.shape[a] for a in axes])) if axes else 1
         centred = x - x.mean(axis=axes, keepdims=True)
         ctx.save_for_backward(centred)
-        ctx.axes, ctx.keepdim, ctx.denom = axes, keepdim, max(n - int(unbiased), 0)
+        ctx.axes, ctx.keepdim, ctx.denom = axes, keepdim, n - int(unbiased)
         return np.sum(centred * centred, axis=axes, keepdims=keepdim) / ctx.denom
 
     @staticmethod
     def backward(ctx, g):
         (centred,) = ctx.saved
         # d var / dx_i = 2 (x_i - mean) / denom   (the mean's own dependence on x_i sums to 0)
-        return _keep(g, ctx.axes, ctx.keepdim) * (2 / ctx.denom) * centred
+        scale = 2 / ctx.denom if ctx.denom > 0 else np.nan     # nan like torch when n <= 1
+        return _keep(g, ctx.axes, ctx.keepdim) * scale * centred
 
 
 class _Extreme(Function):
