@@ -1,0 +1,113 @@
+"""Reading IDX files, the simple array format MNIST is distributed in.
+
+An IDX file is a tiny header followed by the raw array, all big-endian::
+
+    byte 0, 1      0x00 0x00          (the "magic number" starts with two zero bytes)
+    byte 2         dtype code         0x08 uint8   0x09 int8    0x0B int16
+                                      0x0C int32   0x0D float32 0x0E float64
+    byte 3         ndim               number of dimensions D (0..255)
+    D x 4 bytes    the dimensions     each an unsigned 32-bit big-endian integer
+    the payload    prod(dims) * itemsize bytes, C order, big-endian
+
+MNIST's ``train-images-idx3-ubyte`` is code 0x08 (uint8), D = 3, dims 60000 x 28 x 28.
+
+The files are usually gzipped. We recognise gzip by its two magic bytes ``1f 8b`` rather than by
+the file name, so a renamed file still loads. Since the header says exactly how many bytes must
+follow, every mismatch (too few *or* too many bytes) is an error: a truncated download must never
+turn into a silently shorter array.
+"""
+import gzip
+import math
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["read_idx", "IDX_DTYPES"]
+
+# dtype code -> numpy dtype as stored in the file (">" = big-endian).
+IDX_DTYPES = {
+    0x08: np.dtype("u1"),
+    0x09: np.dtype("i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def maybe_gunzip(raw, name="<bytes>"):
+    """``(content, was_gzip)``: ``raw`` decompressed if it starts with the gzip magic 1f 8b.
+
+    A damaged gzip stream (truncated, bad CRC) raises ``ValueError`` naming ``name``.
+    """
+    if raw[:2] != _GZIP_MAGIC:
+        return raw, False
+    try:
+        # gzip checks the CRC32 and the length stored at the end of the stream, so a complete
+        # stream here means the decompressed bytes are exactly the ones that were compressed.
+        return gzip.decompress(raw), True
+    except (EOFError, OSError, zlib.error) as e:     # gzip.BadGzipFile is an OSError
+        raise ValueError(f"read_idx: {name}: corrupted gzip stream ({len(raw)} bytes): {e}. "
+                         f"Probably a truncated download; delete it and fetch it again.") from None
+
+
+def read_bytes(path):
+    """The file's content, decompressed if it is gzip: ``(content, was_gzip)``."""
+    path = Path(path)
+    return maybe_gunzip(path.read_bytes(), path)
+
+
+def parse_idx(content, name="<bytes>"):
+    """Decode IDX ``content`` (bytes, already decompressed) into a native-endian ndarray.
+
+    ``name`` is only used in error messages.
+    """
+    def fail(what):
+        raise ValueError(f"read_idx: {name}: {what}")
+
+    if len(content) < 4:
+        fail(f"file too short for an IDX header: {len(content)} bytes, need at least 4")
+    zero0, zero1, code, ndim = content[0], content[1], content[2], content[3]
+    if zero0 != 0 or zero1 != 0:
+        fail(f"bad magic number {content[:4].hex(' ')}: an IDX file starts with two zero "
+             f"bytes, then the dtype code and the number of dimensions")
+    if code not in IDX_DTYPES:
+        known = ", ".join(f"0x{c:02X} {d.name}" for c, d in IDX_DTYPES.items())
+        fail(f"unknown dtype code 0x{code:02X} (known: {known})")
+    header_len = 4 + 4 * ndim
+    if len(content) < header_len:
+        fail(f"header declares {ndim} dimensions ({header_len} header bytes) but the file "
+             f"has only {len(content)} bytes")
+    dims = struct.unpack(f">{ndim}I", content[4:header_len])
+
+    dtype = IDX_DTYPES[code]
+    expected = math.prod(dims) * dtype.itemsize          # prod(()) == 1: a 0-d scalar
+    got = len(content) - header_len
+    if got != expected:
+        shape = " x ".join(map(str, dims)) or "scalar"
+        kind = "truncated" if got < expected else "has extra trailing bytes"
+        fail(f"payload {kind}: the header promises {shape} {dtype.name} = {expected} bytes "
+             f"after the {header_len}-byte header, the file has {got}")
+
+    # frombuffer makes a read-only view of the bytes; astype to the native-endian dtype makes
+    # the one (writable) copy we return -- also for uint8, where it is a plain copy.
+    arr = np.frombuffer(content, dtype=dtype, offset=header_len).reshape(dims)
+    return arr.astype(dtype.newbyteorder("="))
+
+
+def read_idx(path):
+    """Read an IDX file (gzipped or raw) into a native-endian ndarray of the stored dtype/shape.
+
+    Raises ``ValueError`` naming the file and the problem for a bad magic number, an unknown
+    dtype code, a header that does not fit, a payload shorter or longer than the header
+    promises, or a corrupted gzip stream. ``FileNotFoundError`` if the file does not exist.
+
+    >>> read_idx("data/mnist/t10k-labels-idx1-ubyte.gz")[:5]
+    array([7, 2, 1, 0, 4], dtype=uint8)
+    """
+    content, _ = read_bytes(path)
+    return parse_idx(content, name=str(path))
