@@ -82,17 +82,14 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **params):
         """Run the op on ``inputs`` (Tensors, arrays or numbers) and record it if needed."""
-        from .tensor import Tensor
-
         ctx = cls()
+        needs = [isinstance(t, Tensor) and t._requires_grad for t in inputs]
         arrays = [t.data if isinstance(t, Tensor) else t for t in inputs]
-        needs = [isinstance(t, Tensor) and t.requires_grad for t in inputs]
-        track = _grad_enabled and any(needs)
-        if track:
+        out = Tensor._from_op(cls.forward(ctx, *arrays, **params), False)
+        if _grad_enabled and True in needs:
             ctx.needs_input_grad = needs
-        out = Tensor._from_op(cls.forward(ctx, *arrays, **params), track)
-        if track:
-            ctx.parents = tuple(t if isinstance(t, Tensor) else None for t in inputs)
+            ctx.parents = inputs           # the engine follows only those with needs[i] True
+            out._requires_grad = True
             out._ctx = ctx
         return out
 
@@ -147,8 +144,8 @@ def topological_order(root):
                     "backward: trying to backward through the graph a second time (its saved "
                     "arrays were freed by the first backward); pass retain_graph=True to the "
                     "first call if you need to backward twice")
-            for p in parents:
-                if p is not None and p.requires_grad and id(p) not in seen:
+            for p, need in zip(parents, ctx.needs_input_grad):
+                if need and id(p) not in seen:
                     stack.append((p, False))
     return order
 
@@ -163,14 +160,15 @@ def run_backward(root, grad, retain_graph=False):
             continue
         ctx = t._ctx
         if ctx is None or t._retains_grad:        # a leaf, or a tensor that asked to keep it
-            t.grad = np.array(g, copy=True) if t.grad is None else t.grad + g
+            # copy: g may be a read-only broadcast view, or shared with another input
+            t.grad = g.copy() if t.grad is None else t.grad + g
         if ctx is None:
             continue
-        in_grads = ctx.backward(ctx, g)
+        in_grads = ctx.backward(ctx, g)     # (a staticmethod: pass the node as ctx)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
-        for p, pg in zip(ctx.parents, in_grads):
-            if p is None or pg is None or not p.requires_grad:
+        for p, need, pg in zip(ctx.parents, ctx.needs_input_grad, in_grads):
+            if not need or pg is None:
                 continue
             pg = unbroadcast(np.asarray(pg), p.data.shape)
             if pg.dtype != p.data.dtype:
@@ -180,3 +178,6 @@ def run_backward(root, grad, retain_graph=False):
             grads[key] = pg if key not in grads else grads[key] + pg
         if not retain_graph:
             ctx.__dict__.clear()                  # drop saved arrays and links to inputs
+
+
+Tensor = None   # set by tensor.py once the class exists (the two modules need each other)

@@ -249,6 +249,9 @@ class Tensor:
     def log_softmax(self, dim): return ops.log_softmax(self, dim)
 
 
+autograd.Tensor = Tensor     # Function.apply builds Tensors; see the end of autograd.py
+
+
 def _raw(x):
     return x.data if isinstance(x, Tensor) else x
 
