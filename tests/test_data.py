@@ -407,6 +407,21 @@ def test_loader_state_dict_resume(transform):
         DataLoader(coded_dataset(5)).load_state_dict(sd)
 
 
+def test_loader_augmentation_fresh_each_epoch_and_seeded():
+    x = np.zeros((8, 1, 9, 9), np.float32)
+    x[:, 0, 4, 4] = 1.0
+    ds = ArrayDataset(x, np.zeros(8, np.int64))
+    mk = lambda seed: DataLoader(ds, batch_size=4, seed=seed, transform=RandomTranslate(2))  # noqa: E731
+    a, b, c = mk(0), mk(0), mk(1)
+    ea = [np.concatenate([x.data for x, _ in a]) for _ in range(2)]
+    eb = [np.concatenate([x.data for x, _ in b]) for _ in range(2)]
+    ec = np.concatenate([x.data for x, _ in c])
+    assert all(np.array_equal(u, v) for u, v in zip(ea, eb))          # same seed, same shifts
+    assert not np.array_equal(ea[0], ea[1])                           # new shifts each epoch
+    assert not np.array_equal(ea[0], ec)                              # other seed
+    assert not np.array_equal(ea[0][:4], ea[0][4:])                   # batches differ too
+
+
 class ListDataset:
     """A generic dataset: no whole arrays, only __len__/__getitem__ (items may be Tensors)."""
 

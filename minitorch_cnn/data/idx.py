@@ -51,14 +51,14 @@ def maybe_gunzip(raw, name="<bytes>"):
         # stream here means the decompressed bytes are exactly the ones that were compressed.
         return gzip.decompress(raw), True
     except (EOFError, OSError, zlib.error) as e:     # gzip.BadGzipFile is an OSError
-        raise ValueError(f"read_idx: {name}: corrupted gzip stream ({len(raw)} bytes): {e}. "
+        raise ValueError(f"{name}: corrupted gzip stream ({len(raw)} bytes): {e}. "
                          f"Probably a truncated download; delete it and fetch it again.") from None
 
 
 def read_bytes(path):
     """The file's content, decompressed if it is gzip: ``(content, was_gzip)``."""
     path = Path(path)
-    return maybe_gunzip(path.read_bytes(), path)
+    return maybe_gunzip(path.read_bytes(), f"read_idx: {path}")
 
 
 def parse_idx(content, name="<bytes>"):

@@ -169,8 +169,7 @@ def download_mnist(folder, timeout=30, searched=None):
             url = mirror + name + ".gz"
             try:
                 data = _fetch(url, name, timeout)
-                gzipped = data[:2] == b"\x1f\x8b"
-                content = maybe_gunzip(data, url)[0]
+                content, gzipped = maybe_gunzip(data, url)    # any gzip wrapping is fine
                 digest = hashlib.md5(content).hexdigest()
                 if digest != MD5[name]:
                     raise ValueError(f"MD5 of the decompressed content is {digest}, "
