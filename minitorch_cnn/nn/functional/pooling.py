@@ -1,13 +1,273 @@
-"""PLACEHOLDER: pooling is being written (helper 'pool')."""
+"""Pooling: max_pool2d, avg_pool2d, adaptive_avg_pool2d on NCHW tensors.
+
+Notation (used in every docstring of this file)::
+
+    N batch   C channels   H, W input height/width
+    KH, KW kernel size     SH, SW stride     PH, PW padding (each side)
+    OH = floor((H + 2 PH - KH) / SH) + 1      OW = floor((W + 2 PW - KW) / SW) + 1
+
+The idea: a pooling window at output (oh, ow) covers padded-input rows oh*SH + i and columns
+ow*SW + j for the kernel offsets 0 <= i < KH, 0 <= j < KW.  So instead of looping over windows we
+loop over the KH*KW *offsets*: for a fixed (i, j) the elements ``xp[:, :, i + SH*oh, j + SW*ow]``
+of all windows at once form one strided slice of shape (N, C, OH, OW)::
+
+    xp[:, :, i : i + SH*(OH-1) + 1 : SH,  j : j + SW*(OW-1) + 1 : SW]
+
+A max-pool is then a running maximum over KH*KW such slices, an average-pool a running sum; the
+backward pass adds the output gradient back through the same slices.  Windows may overlap
+(SH < KH, e.g. Inception's 3x3 stride-1 max-pool): an input can belong to several windows, so its
+gradient is a *sum* over them -- which is why the backward adds (``+=``) rather than assigns.
+
+Max-pool saves, per output, only *which* offset won (an int8 array), never the windows.  Ties go to
+the first offset in row-major window order (strict ``>`` while scanning), as in PyTorch, so each
+window sends its gradient to exactly one input.  Max-pool pads with -inf (padding never wins),
+avg-pool with zeros that count in the average (torch's ``count_include_pad=True``).
+
+Fast path: non-overlapping windows (kernel == stride, no padding, e.g. ``max_pool2d(x, 2)``) are a
+reshape of the input to (N, C, OH, KH, OW, KW), so the backward writes the whole input gradient
+in one broadcast operation instead of KH*KW strided updates.
+"""
+import numpy as np
+
+from ...autograd import Function
+from ...tensor import Tensor
+
+
+# ------------------------------------------------------------------------------ helpers
+def _pair(op, name, v):
+    """An int or a pair of ints -> a pair of ints (torch accepts both)."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return int(v), int(v)
+    if (isinstance(v, (tuple, list)) and len(v) == 2
+            and all(isinstance(e, (int, np.integer)) and not isinstance(e, bool) for e in v)):
+        return int(v[0]), int(v[1])
+    raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
+
+
+def _as_tensor(op, x):
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, np.ndarray):
+        return Tensor(x)
+    raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+
+
+def _pool_geometry(op, x, kernel_size, stride, padding):
+    """Validate the arguments; return ((KH, KW), (SH, SW), (PH, PW), (OH, OW))."""
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-D (N, C, H, W) input, got shape {x.shape}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point input, got dtype {x.dtype}")
+    k = _pair(op, "kernel_size", kernel_size)
+    s = k if stride is None else _pair(op, "stride", stride)
+    p = _pair(op, "padding", padding)
+    if min(k) <= 0:
+        raise ValueError(f"{op}: kernel_size must be positive, got {k}")
+    if min(s) <= 0:
+        raise ValueError(f"{op}: stride must be positive, got {s}")
+    if min(p) < 0 or p[0] > k[0] // 2 or p[1] > k[1] // 2:
+        raise ValueError(f"{op}: padding must lie in [0, kernel_size // 2] (a window that is "
+                         f"mostly padding makes no sense), got padding {p} for kernel {k}")
+    H, W = x.shape[2:]
+    if H + 2 * p[0] < k[0] or W + 2 * p[1] < k[1]:
+        raise ValueError(f"{op}: kernel {k} is larger than the padded input "
+                         f"({H + 2 * p[0]}, {W + 2 * p[1]}) (input shape {x.shape}, padding {p})")
+    o = ((H + 2 * p[0] - k[0]) // s[0] + 1, (W + 2 * p[1] - k[1]) // s[1] + 1)
+    return k, s, p, o
+
+
+def _pad(x, ph, pw, value):
+    """x (N, C, H, W) -> (N, C, H + 2 PH, W + 2 PW) with borders ``value`` (np.pad is slower)."""
+    if ph == 0 and pw == 0:
+        return x
+    N, C, H, W = x.shape
+    xp = np.empty((N, C, H + 2 * ph, W + 2 * pw), x.dtype)
+    xp[:, :, :ph], xp[:, :, ph + H:] = value, value
+    xp[:, :, :, :pw], xp[:, :, :, pw + W:] = value, value
+    xp[:, :, ph:ph + H, pw:pw + W] = x
+    return xp
+
+
+def _window(a, i, j, oh, ow, sh, sw):
+    """The (N, C, OH, OW) strided slice of ``a`` holding offset (i, j) of every window."""
+    return a[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+
+
+def _is_tiling(k, s, p):
+    """Windows tile the input without overlap or padding: the reshape fast path applies."""
+    return k == s and p == (0, 0)
+
+
+def _offset_table(kh, kw):
+    """Offset number i*KW + j at position (i, j), shaped to broadcast against (N,C,OH,KH,OW,KW)."""
+    return np.arange(kh * kw, dtype=np.int32).reshape(1, 1, 1, kh, 1, kw)
+
+
+# ------------------------------------------------------------------------------ max pool
+class MaxPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, k, s, p, o):
+        (kh, kw), (sh, sw), (ph, pw), (oh, ow) = k, s, p, o
+        xp = _pad(x, ph, pw, -np.inf)                       # -inf: padding never wins
+        out = _window(xp, 0, 0, oh, ow, sh, sw).copy()      # running max, starts at offset 0
+        arg = np.zeros(out.shape, np.int8 if kh * kw < 128 else np.int32)   # winning offset
+        better = np.empty(out.shape, bool)
+        for i in range(kh):
+            for j in range(kw):
+                if i == j == 0:
+                    continue
+                win = _window(xp, i, j, oh, ow, sh, sw)
+                np.greater(win, out, out=better)            # strict >: the first max keeps ties
+                np.copyto(arg, i * kw + j, where=better)
+                np.copyto(out, win, where=better)
+        ctx.save_for_backward(arg)                          # only the arg-max offsets
+        ctx.geometry, ctx.xshape = (k, s, p, o), x.shape
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (arg,) = ctx.saved
+        (kh, kw), (sh, sw), (ph, pw), (oh, ow) = ctx.geometry
+        N, C, H, W = ctx.xshape
+        if _is_tiling((kh, kw), (sh, sw), (ph, pw)):
+            # dx[n, c, oh*KH + i, ow*KW + j] = g[n, c, oh, ow] if offset (i, j) won, else 0:
+            # one broadcast over the (N, C, OH, KH, OW, KW) view, no zeros + scatter
+            won = arg[:, :, :, None, :, None] == _offset_table(kh, kw)
+            g6 = np.where(won, g[:, :, :, None, :, None], 0).astype(g.dtype, copy=False)
+            g6 = g6.reshape(N, C, oh * kh, ow * kw)
+            if g6.shape[2:] == (H, W):
+                return g6
+            gx = np.zeros((N, C, H, W), g.dtype)            # rows/cols no window reached
+            gx[:, :, :oh * kh, :ow * kw] = g6
+            return gx
+        # general case: each window's gradient goes to its arg-max; windows may overlap, so
+        # an input that won several windows accumulates (add, never assign)
+        gxp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), g.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                dst = _window(gxp, i, j, oh, ow, sh, sw)
+                np.add(dst, g, out=dst, where=(arg == i * kw + j))   # dxp[win] += g at winners
+        return gxp[:, :, ph:ph + H, pw:pw + W]              # the padding gets no gradient
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
-    raise NotImplementedError
+    """Maximum over each KH x KW window (padding is -inf, so it never wins).
+
+    Shape:
+        x (N, C, H, W) -> (N, C, OH, OW), OH = floor((H + 2 PH - KH) / SH) + 1 (same for W).
+        ``stride`` defaults to ``kernel_size``.  The gradient of each window goes to one input,
+        its first maximum in row-major window order (as in PyTorch).
+    """
+    x = _as_tensor("max_pool2d", x)
+    k, s, p, o = _pool_geometry("max_pool2d", x, kernel_size, stride, padding)
+    return MaxPool2d.apply(x, k=k, s=s, p=p, o=o)
+
+
+# ------------------------------------------------------------------------------ average pool
+class AvgPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, k, s, p, o):
+        (kh, kw), (sh, sw), (ph, pw), (oh, ow) = k, s, p, o
+        ctx.geometry, ctx.xshape = (k, s, p, o), x.shape
+        N, C = x.shape[:2]
+        if _is_tiling(k, s, p):                             # one reduction over a reshape
+            x6 = x[:, :, :oh * kh, :ow * kw].reshape(N, C, oh, kh, ow, kw)
+            return x6.mean(axis=(3, 5), dtype=x.dtype)
+        xp = _pad(x, ph, pw, 0)                             # zeros, counted in the mean
+        out = _window(xp, 0, 0, oh, ow, sh, sw).copy()
+        for i in range(kh):
+            for j in range(kw):
+                if i or j:
+                    out += _window(xp, i, j, oh, ow, sh, sw)    # y = sum_ij xp[win_ij] / (KH KW)
+        out *= 1 / (kh * kw)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (kh, kw), (sh, sw), (ph, pw), (oh, ow) = ctx.geometry
+        N, C, H, W = ctx.xshape
+        gs = g * (1 / (kh * kw))                            # each input of a window gets g/(KH KW)
+        if _is_tiling((kh, kw), (sh, sw), (ph, pw)):
+            g6 = np.broadcast_to(gs[:, :, :, None, :, None], (N, C, oh, kh, ow, kw))
+            if (oh * kh, ow * kw) == (H, W):
+                return g6.reshape(N, C, H, W)               # the reshape makes the copy
+            gx = np.zeros((N, C, H, W), g.dtype)
+            gx[:, :, :oh * kh, :ow * kw] = g6.reshape(N, C, oh * kh, ow * kw)
+            return gx
+        gxp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), g.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                _window(gxp, i, j, oh, ow, sh, sw)[...] += gs   # dxp[win_ij] += g / (KH KW)
+        return gxp[:, :, ph:ph + H, pw:pw + W]
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
-    raise NotImplementedError
+    """Mean over each KH x KW window; zero padding counts in the mean (count_include_pad=True).
+
+    Shape:
+        x (N, C, H, W) -> (N, C, OH, OW), OH = floor((H + 2 PH - KH) / SH) + 1 (same for W).
+    """
+    x = _as_tensor("avg_pool2d", x)
+    k, s, p, o = _pool_geometry("avg_pool2d", x, kernel_size, stride, padding)
+    return AvgPool2d.apply(x, k=k, s=s, p=p, o=o)
+
+
+# ------------------------------------------------------------------------------ adaptive pool
+def _bin_matrix(size, out, dtype):
+    """(out, size) matrix whose row i averages input bin [floor(i*size/out), ceil((i+1)*size/out)).
+
+    Bins may overlap or differ in size by one when ``out`` does not divide ``size``.
+    """
+    A = np.zeros((out, size), dtype)
+    for i in range(out):                                   # a loop over output rows only
+        lo, hi = (i * size) // out, -((-(i + 1) * size) // out)
+        A[i, lo:hi] = 1 / (hi - lo)
+    return A
+
+
+class AdaptiveAvgPool2d(Function):
+    """Adaptive average pooling is linear and separable: y[n, c] = A_h @ x[n, c] @ A_w.T."""
+
+    @staticmethod
+    def forward(ctx, x, out_hw):
+        H, W = x.shape[2:]
+        ctx.A = (_bin_matrix(H, out_hw[0], x.dtype), _bin_matrix(W, out_hw[1], x.dtype))
+        Ah, Aw = ctx.A
+        return Ah @ x @ Aw.T                                # (OH,H) @ (N,C,H,W) @ (W,OW)
+
+    @staticmethod
+    def backward(ctx, g):
+        Ah, Aw = ctx.A
+        return Ah.T @ g @ Aw                                # dx = A_h^T g A_w
 
 
 def adaptive_avg_pool2d(x, output_size):
-    raise NotImplementedError
+    """Average-pool to a fixed output size, whatever the input size.
+
+    ``output_size`` is an int or a pair; a ``None`` entry keeps that input dimension.  Output
+    row i averages input rows floor(i*H/OH) .. ceil((i+1)*H/OH) - 1 (PyTorch's bins).  When OH
+    divides H (and OW divides W) this is ``avg_pool2d`` with kernel = stride = (H/OH, W/OW).
+
+    Shape:
+        x (N, C, H, W) -> (N, C, OH, OW)
+    """
+    op = "adaptive_avg_pool2d"
+    x = _as_tensor(op, x)
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-D (N, C, H, W) input, got shape {x.shape}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point input, got dtype {x.dtype}")
+    H, W = x.shape[2:]
+    size = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
+    if len(size) != 2:
+        raise TypeError(f"{op}: output_size must be an int or a pair, got {output_size!r}")
+    oh, ow = (H if size[0] is None else size[0]), (W if size[1] is None else size[1])
+    (oh, ow) = _pair(op, "output_size", (oh, ow))
+    if oh <= 0 or ow <= 0:
+        raise ValueError(f"{op}: output_size must be positive, got {(oh, ow)}")
+    if H == 0 or W == 0:
+        raise ValueError(f"{op}: input of shape {x.shape} has an empty spatial dimension")
+    if H % oh == 0 and W % ow == 0:                         # equal bins: a plain average pool
+        k = (H // oh, W // ow)
+        return AvgPool2d.apply(x, k=k, s=k, p=(0, 0), o=(oh, ow))
+    return AdaptiveAvgPool2d.apply(x, out_hw=(oh, ow))
