@@ -1,5 +1,268 @@
-"""PLACEHOLDER: conv2d is being written (helper 'conv')."""
+"""2-D convolution: ``conv2d`` by im2col + one matrix multiply, and a 1x1 fast path.
+
+Notation (every docstring in this file uses it)
+-----------------------------------------------
+    N        batch size
+    C        input channels                      O    output channels = number of filters
+    G        groups (1: ordinary, C: depthwise)  Cg   = C / G   channels one filter sees
+                                                 Og   = O / G   filters per group
+    H, W     input height and width              OH, OW  output height and width
+    KH, KW   kernel height and width             P    = OH * OW  output pixels per image
+    sh, sw   stride      dh, dw  dilation        K    = Cg * KH * KW  numbers in one window
+    pt, pb, pl, pr   zero padding top, bottom, left, right (ph = pt = pb unless 'same')
+
+Shape
+-----
+    input  x   (N, C, H, W)          weight  (O, Cg, KH, KW)          bias  (O,)
+    output     (N, O, OH, OW)  with
+        OH = floor((H + 2*ph - dh*(KH-1) - 1) / sh) + 1
+        OW = floor((W + 2*pw - dw*(KW-1) - 1) / sw) + 1
+    padding='same' (stride 1 only) pads dh*(KH-1) rows in total, half on top and the odd one
+    at the bottom (likewise left/right), so OH = H, OW = W, as torch does.
+
+The idea
+--------
+Output pixel (n, o, i, j) is the dot product of filter o (Cg*KH*KW numbers) with the input
+window under it, plus bias[o].  Written as loops that is six nested loops; numpy only goes fast
+when the inner work is one big array operation.  **im2col** gathers every window into a column
+of a matrix ``col`` (N, K, P); then the whole convolution is ONE matrix multiply
+
+    out[n] = W(O, K) @ col[n](K, P)   (+ b)       -> (N, O, P), already NCHW: no transposes.
+
+The price is memory: every input pixel is copied into up to KH*KW windows.  The windows are
+gathered by ``sliding_window_view``, an overlapping *read-only view* of the padded input (no copy
+until we ask for a contiguous ``col``; never write into such a view: its elements alias).
+
+Backward reuses the same matrices:  dW = sum_n g[n] @ col[n]^T,  dcol = W^T @ g, and **col2im**
+adds each column back to the pixels it was copied from -- a Python loop over the KH*KW kernel
+offsets only, each step adding one strided slice (never a loop over pixels).
+
+**The 1x1 lesson.**  With a 1x1 kernel a window is a single pixel's C channels, so the
+convolution is a per-pixel linear map over channels:  out[n, :, i, j] = W @ x[n, :, i, j] + b.
+im2col would only copy x into itself; ``Conv2d1x1`` skips it: viewing x as (N, C, H*W), the
+whole layer is ``W(O, C) @ x(N, C, HW)``.  ``conv2d`` picks that path automatically;
+``conv2d_general`` always uses im2col (for tests and benchmarks).
+"""
+import numpy as np
+
+from ...autograd import Function
+from ...tensor import Tensor
+
+_sliding = np.lib.stride_tricks.sliding_window_view
+
+
+def _im2col(xp, KH, KW, stride, dilation, OH, OW):
+    """Padded input (N, C, Hp, Wp) -> contiguous col (N, C, KH, KW, OH, OW).
+
+    col[n, c, i, j, a, b] = xp[n, c, a*sh + i*dh, b*sw + j*dw].  Reshaped to (N, K, P), each
+    column is one window.  Layout (C, KH, KW) before (OH, OW) so that ``W @ col`` yields NCHW.
+    """
+    (sh, sw), (dh, dw) = stride, dilation
+    win = _sliding(xp, (dh * (KH - 1) + 1, dw * (KW - 1) + 1), axis=(2, 3))  # read-only view
+    win = win[:, :, ::sh, ::sw, ::dh, ::dw][:, :, :OH, :OW]       # (N, C, OH, OW, KH, KW)
+    return np.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3))  # the one im2col copy
+
+
+def _col2im(dcol, padded_shape, stride, dilation):
+    """Adjoint of ``_im2col``: add every column entry back to the pixel it came from.
+
+    dcol (N, C, KH, KW, OH, OW) -> dxp (N, C, Hp, Wp).  Windows overlap, so a pixel collects
+    several contributions; one strided slice per kernel offset (i, j) adds them all at once.
+    """
+    (sh, sw), (dh, dw) = stride, dilation
+    N, C, KH, KW, OH, OW = dcol.shape
+    dxp = np.zeros(padded_shape, dtype=dcol.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            h0, w0 = i * dh, j * dw
+            dxp[:, :, h0:h0 + sh * (OH - 1) + 1:sh, w0:w0 + sw * (OW - 1) + 1:sw] += \
+                dcol[:, :, i, j]
+    return dxp
+
+
+class Conv2dIm2col(Function):
+    """The general path: any kernel, stride, padding, dilation, groups."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, *, stride, padding, dilation, groups):
+        N, C, H, W = x.shape
+        O, Cg, KH, KW = w.shape
+        G = groups
+        (pt, pb), (pl, pr) = padding
+        xp = x
+        if pt or pb or pl or pr:                     # zeros around x, one copy of x
+            xp = np.zeros((N, C, H + pt + pb, W + pl + pr), dtype=x.dtype)
+            xp[:, :, pt:pt + H, pl:pl + W] = x
+        OH = (xp.shape[2] - dilation[0] * (KH - 1) - 1) // stride[0] + 1
+        OW = (xp.shape[3] - dilation[1] * (KW - 1) - 1) // stride[1] + 1
+        col = _im2col(xp, KH, KW, stride, dilation, OH, OW).reshape(N, G, Cg * KH * KW, OH * OW)
+        wm = w.reshape(G, O // G, Cg * KH * KW)
+        out = np.matmul(wm, col)                     # out[n, g] = W[g] @ col[n, g]: (N, G, Og, P)
+        out = out.reshape(N, O, OH, OW)
+        if b is not None:
+            out += b.reshape(1, O, 1, 1)             # one bias per filter, every pixel
+        ctx.save_for_backward(col, wm)
+        ctx.shapes = (x.shape, w.shape, xp.shape)
+        ctx.params = (stride, padding, dilation)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        col, wm = ctx.saved
+        x_shape, w_shape, xp_shape = ctx.shapes
+        stride, ((pt, _), (pl, _)), dilation = ctx.params
+        need_x, need_w, need_b = ctx.needs_input_grad
+        N, G, K, P = col.shape
+        O, _, KH, KW = w_shape
+        gm = np.ascontiguousarray(g).reshape(N, G, O // G, P)
+        gx = gw = gb = None
+        if need_b:
+            gb = g.sum(axis=(0, 2, 3))                                 # db = sum of g over n, i, j
+        if need_w:
+            gw = np.matmul(gm, col.transpose(0, 1, 3, 2)).sum(axis=0)  # dW = sum_n g[n] @ col[n]^T
+            gw = gw.reshape(w_shape)
+        if need_x:
+            dcol = np.matmul(wm.transpose(0, 2, 1), gm)                # dcol[n] = W^T @ g[n]
+            dcol = dcol.reshape(N, x_shape[1], KH, KW, *g.shape[2:])
+            dxp = _col2im(dcol, xp_shape, stride, dilation)
+            gx = dxp[:, :, pt:pt + x_shape[2], pl:pl + x_shape[3]]     # drop the padding
+        return gx, gw, gb
+
+
+class Conv2d1x1(Function):
+    """The 1x1 path (padding 0, groups 1): out[n, :, i, j] = W @ x[n, :, i, j] + b.
+
+    A 1x1 window is one pixel, so there is nothing to gather: view x as (N, C, HW) and
+    multiply by W (O, C) -- ``np.matmul`` broadcasts W over the batch and returns (N, O, HW),
+    which *is* NCHW.  A stride s just keeps every s-th pixel: subsample first, then multiply.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b, *, stride):
+        sh, sw = stride
+        if sh > 1 or sw > 1:
+            x_used = x[:, :, ::sh, ::sw]             # the pixels the kernel lands on
+        else:
+            x_used = x
+        N, C, OH, OW = x_used.shape
+        xm = np.ascontiguousarray(x_used).reshape(N, C, OH * OW)
+        wm = w.reshape(w.shape[0], C)
+        out = np.matmul(wm, xm)                      # out[n] = W @ x[n]: (N, O, P)
+        if b is not None:
+            out += b[:, None]
+        ctx.save_for_backward(xm, wm)
+        ctx.shapes = (x.shape, w.shape, stride)
+        return out.reshape(N, -1, OH, OW)
+
+    @staticmethod
+    def backward(ctx, g):
+        xm, wm = ctx.saved
+        x_shape, w_shape, (sh, sw) = ctx.shapes
+        need_x, need_w, need_b = ctx.needs_input_grad
+        N, O, OH, OW = g.shape
+        gm = np.ascontiguousarray(g).reshape(N, O, OH * OW)
+        gx = gw = gb = None
+        if need_b:
+            gb = gm.sum(axis=(0, 2))                                   # db = sum of g over n, i, j
+        if need_w:
+            gw = np.matmul(gm, xm.transpose(0, 2, 1)).sum(axis=0)      # dW = sum_n g[n] @ x[n]^T
+            gw = gw.reshape(w_shape)
+        if need_x:
+            gx = np.matmul(wm.T, gm).reshape(N, -1, OH, OW)            # dx[n] = W^T @ g[n]
+            if sh > 1 or sw > 1:                     # skipped pixels did not affect the output
+                full = np.zeros(x_shape, dtype=gx.dtype)
+                full[:, :, ::sh, ::sw] = gx
+                gx = full
+        return gx, gw, gb
+
+
+# ----------------------------------------------------------------------------- the user API
+def _pair(name, v, x, w):
+    """An int or a pair of ints -> a pair; anything else is a TypeError naming conv2d."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return (int(v), int(v))
+    if (isinstance(v, (tuple, list)) and len(v) == 2
+            and all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in v)):
+        return (int(v[0]), int(v[1]))
+    raise TypeError(f"conv2d: {name} must be an int or a pair of ints, got {v!r} "
+                    f"(input shape {x.shape}, weight shape {w.shape})")
+
+
+def _check(x, w, b, stride, padding, dilation, groups):
+    """Validate at the boundary; return (stride, ((pt, pb), (pl, pr)), dilation)."""
+    def fail(rule):
+        raise ValueError(f"conv2d: {rule} (input shape {tuple(x.shape)}, weight shape "
+                         f"{tuple(w.shape)})")
+    if x.ndim != 4 or w.ndim != 4:
+        fail("expected a 4-D input (N, C, H, W) and a 4-D weight (O, C/groups, KH, KW)")
+    for name, t in (("input", x), ("weight", w)):
+        if t.dtype.kind != "f":
+            raise TypeError(f"conv2d: {name} must be a float tensor, got dtype {t.dtype} "
+                            f"(input shape {x.shape}, weight shape {w.shape})")
+    N, C, H, W = x.shape
+    O, Cg, KH, KW = w.shape
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
+        fail(f"groups must be a positive int, got {groups!r}")
+    if C % groups or O % groups:
+        fail(f"groups={groups} must divide both the input channels C={C} and the output "
+             f"channels O={O}")
+    if Cg * groups != C:
+        fail(f"input has C={C} channels but the weight expects C/groups * groups = "
+             f"{Cg} * {groups} = {Cg * groups}")
+    if min(O, Cg, KH, KW) < 1:
+        fail("the weight has an empty dimension")
+    if b is not None and tuple(b.shape) != (O,):
+        fail(f"bias must have shape ({O},) (one per filter), got bias shape {tuple(b.shape)}")
+    stride, dilation = _pair("stride", stride, x, w), _pair("dilation", dilation, x, w)
+    if min(stride) < 1 or min(dilation) < 1:
+        fail(f"stride and dilation must be >= 1, got stride={stride}, dilation={dilation}")
+    if isinstance(padding, str):
+        if padding == "valid":
+            pad = ((0, 0), (0, 0))
+        elif padding == "same":
+            if stride != (1, 1):
+                fail(f"padding='same' needs stride 1, got stride={stride}")
+            tot = (dilation[0] * (KH - 1), dilation[1] * (KW - 1))
+            pad = tuple((t // 2, t - t // 2) for t in tot)   # extra pixel bottom/right, as torch
+        else:
+            fail(f"padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
+    else:
+        ph, pw = _pair("padding", padding, x, w)
+        if ph < 0 or pw < 0:
+            fail(f"padding must be >= 0, got padding={(ph, pw)}")
+        pad = ((ph, ph), (pw, pw))
+    Hp, Wp = H + sum(pad[0]), W + sum(pad[1])
+    eh, ew = dilation[0] * (KH - 1) + 1, dilation[1] * (KW - 1) + 1
+    if eh > Hp or ew > Wp:
+        fail(f"the (dilated) kernel {eh}x{ew} is larger than the padded input {Hp}x{Wp}")
+    return stride, pad, dilation
+
+
+def _tensors(x, weight, bias):
+    to_t = lambda t: t if (t is None or isinstance(t, Tensor)) else Tensor(t)  # noqa: E731
+    return to_t(x), to_t(weight), to_t(bias)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    raise NotImplementedError("conv2d: not written yet")
+    """2-D cross-correlation over NCHW tensors, like ``torch.nn.functional.conv2d``.
+
+    Shape: x (N, C, H, W), weight (O, C/groups, KH, KW), bias (O,) or None  ->  (N, O, OH, OW)
+    with OH = floor((H + 2*ph - dh*(KH-1) - 1)/sh) + 1 (OW likewise).  ``stride``, ``padding``,
+    ``dilation`` are ints or (h, w) pairs; ``padding`` may also be 'valid' (0) or 'same'.
+    A 1x1 kernel with padding 0 and groups 1 takes the ``Conv2d1x1`` path (a matrix multiply
+    over channels); everything else goes through im2col (``Conv2dIm2col``).
+    """
+    x, weight, bias = _tensors(x, weight, bias)
+    stride, pad, dilation = _check(x, weight, bias, stride, padding, dilation, groups)
+    if weight.shape[2:] == (1, 1) and pad == ((0, 0), (0, 0)) and groups == 1:
+        return Conv2d1x1.apply(x, weight, bias, stride=stride)     # dilation: no gaps in 1x1
+    return Conv2dIm2col.apply(x, weight, bias, stride=stride, padding=pad, dilation=dilation,
+                              groups=int(groups))
+
+
+def conv2d_general(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """``conv2d`` forced through im2col, even for 1x1 kernels (tests and benchmarks)."""
+    x, weight, bias = _tensors(x, weight, bias)
+    stride, pad, dilation = _check(x, weight, bias, stride, padding, dilation, groups)
+    return Conv2dIm2col.apply(x, weight, bias, stride=stride, padding=pad, dilation=dilation,
+                              groups=int(groups))
