@@ -118,8 +118,11 @@ class MaxPool2d(Function):
                     continue
                 win = _window(xp, i, j, oh, ow, sh, sw)
                 np.greater(win, out, out=better)            # strict >: the first max keeps ties
-                np.copyto(arg, i * kw + j, where=better)
-                np.copyto(out, win, where=better)
+                # arg = where(better, offset, arg), written without branches (masked writes are
+                # slow on random masks): offsets are scanned in increasing order, so the new
+                # offset exceeds every stored one and a maximum does the select
+                np.maximum(arg, better.view(np.int8) * arg.dtype.type(i * kw + j), out=arg)
+                np.maximum(out, win, out=out)
         ctx.save_for_backward(arg)                          # only the arg-max offsets
         ctx.geometry, ctx.xshape = (k, s, p, o), x.shape
         return out
@@ -129,24 +132,17 @@ class MaxPool2d(Function):
         (arg,) = ctx.saved
         (kh, kw), (sh, sw), (ph, pw), (oh, ow) = ctx.geometry
         N, C, H, W = ctx.xshape
-        if _is_tiling((kh, kw), (sh, sw), (ph, pw)):
-            # dx[n, c, oh*KH + i, ow*KW + j] = g[n, c, oh, ow] if offset (i, j) won, else 0:
-            # one broadcast over the (N, C, OH, KH, OW, KW) view, no zeros + scatter
-            won = arg[:, :, :, None, :, None] == _offset_table(kh, kw)
-            g6 = np.where(won, g[:, :, :, None, :, None], 0).astype(g.dtype, copy=False)
-            g6 = g6.reshape(N, C, oh * kh, ow * kw)
-            if g6.shape[2:] == (H, W):
-                return g6
-            gx = np.zeros((N, C, H, W), g.dtype)            # rows/cols no window reached
-            gx[:, :, :oh * kh, :ow * kw] = g6
-            return gx
-        # general case: each window's gradient goes to its arg-max; windows may overlap, so
-        # an input that won several windows accumulates (add, never assign)
         gxp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), g.dtype)
+        overlap = sh < kh or sw < kw
         for i in range(kh):
             for j in range(kw):
+                won = arg == i * kw + j                     # windows whose max sat at (i, j)
                 dst = _window(gxp, i, j, oh, ow, sh, sw)
-                np.add(dst, g, out=dst, where=(arg == i * kw + j))   # dxp[win] += g at winners
+                if overlap:
+                    # an input may win several windows: accumulate, never assign
+                    dst += g * won                          # dxp[win_ij] += g where (i,j) won
+                else:
+                    np.multiply(g, won, out=dst)            # disjoint windows: write in place
         return gxp[:, :, ph:ph + H, pw:pw + W]              # the padding gets no gradient
 
 
