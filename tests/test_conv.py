@@ -1,0 +1,286 @@
+"""conv2d: both paths against a naive loop reference, gradcheck, torch, and bad input.
+
+The reference below is deliberately the slowest, most literal reading of the definition --
+loops over n, out-channel, output row and column, one explicit window dot product each -- so
+it shares no code and no trick (padding, im2col, matmul) with the implementation it checks.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import minitorch_cnn as mt
+from minitorch_cnn.nn import functional as F
+from minitorch_cnn.nn.functional.conv import Conv2d1x1, Conv2dIm2col, conv2d_general
+
+
+def pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def naive_conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    """out[n, o, i, j] = b[o] + sum_{c, u, v} w[o, c, u, v] * x[n, g*Cg + c, i*sh + u*dh - pt, ...]
+    with out-of-range input pixels read as 0."""
+    N, C, H, W = x.shape
+    O, Cg, KH, KW = w.shape
+    (sh, sw), (dh, dw) = pair(stride), pair(dilation)
+    if padding == "valid":
+        pt = pb = pl = pr = 0
+    elif padding == "same":
+        pt, pl = dh * (KH - 1) // 2, dw * (KW - 1) // 2
+        pb, pr = dh * (KH - 1) - pt, dw * (KW - 1) - pl
+    else:
+        (pt, pl) = pair(padding)
+        pb, pr = pt, pl
+    OH = (H + pt + pb - dh * (KH - 1) - 1) // sh + 1
+    OW = (W + pl + pr - dw * (KW - 1) - 1) // sw + 1
+    Og = O // groups
+    out = np.zeros((N, O, OH, OW))
+    for n in range(N):
+        for o in range(O):
+            grp = o // Og
+            for i in range(OH):
+                for j in range(OW):
+                    acc = 0.0 if b is None else b[o]
+                    for c in range(Cg):
+                        for u in range(KH):
+                            for v in range(KW):
+                                r, s = i * sh + u * dh - pt, j * sw + v * dw - pl
+                                if 0 <= r < H and 0 <= s < W:
+                                    acc += w[o, c, u, v] * x[n, grp * Cg + c, r, s]
+                    out[n, o, i, j] = acc
+    return out
+
+
+def make(rng, N, C, H, W, O, k, groups, bias, dtype=np.float64):
+    KH, KW = pair(k)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((O, C // groups, KH, KW)).astype(dtype)
+    b = rng.standard_normal(O).astype(dtype) if bias else None
+    return x, w, b
+
+
+def run(fn, x, w, b, **kw):
+    """Forward + backward with a random upstream gradient; returns out and (gx, gw, gb)."""
+    X, Wt = mt.tensor(x, requires_grad=True), mt.tensor(w, requires_grad=True)
+    B = None if b is None else mt.tensor(b, requires_grad=True)
+    y = fn(X, Wt, B, **kw)
+    g = np.random.default_rng(7).standard_normal(y.shape)
+    y.backward(g)
+    return y.data, (X.grad, Wt.grad, None if B is None else B.grad), g
+
+
+# (N, C, H, W, O, kernel, stride, padding, dilation, groups, bias)
+CONFIGS = [
+    (2, 3, 5, 6, 4, 1, 1, 0, 1, 1, True),           # 1x1
+    (1, 2, 7, 5, 3, 1, 3, 0, 1, 1, False),          # 1x1 strided, odd sizes
+    (2, 3, 6, 7, 4, 2, 1, 0, 1, 1, True),
+    (2, 2, 7, 6, 3, 3, 2, 1, 1, 1, True),
+    (1, 4, 9, 8, 4, 4, 3, 2, 1, 2, False),          # groups 2, stride 3
+    (2, 3, 11, 9, 2, 5, 1, 2, 1, 1, True),          # 5x5
+    (1, 4, 8, 9, 4, 3, 1, 1, 2, 4, True),           # depthwise, dilation 2
+    (1, 6, 9, 7, 6, (1, 3), (1, 2), (0, 1), 1, 3, True),    # rectangular, pairs
+    (2, 2, 7, 8, 4, (3, 2), 2, 0, (2, 1), 2, False),
+    (1, 3, 6, 5, 2, 3, 1, "same", 1, 1, True),
+    (1, 2, 6, 7, 3, (2, 4), 1, "same", (1, 2), 1, True),    # 'same', asymmetric pad
+    (2, 4, 5, 6, 4, (2, 3), 1, "same", 2, 2, False),
+    (1, 3, 7, 6, 2, 3, 2, "valid", 1, 1, True),
+    (1, 2, 5, 5, 3, 1, 2, 1, 1, 1, True),           # 1x1 with padding -> general path
+]
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=[str(i) for i in range(len(CONFIGS))])
+def test_both_paths_match_naive_reference(cfg):
+    N, C, H, W, O, k, stride, padding, dilation, groups, bias = cfg
+    rng = np.random.default_rng(0)
+    x, w, b = make(rng, N, C, H, W, O, k, groups, bias)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    want = naive_conv2d(x, w, b, **kw)
+    for fn in (F.conv2d, conv2d_general):
+        out, grads, g = run(fn, x, w, b, **kw)
+        assert out.shape == want.shape
+        np.testing.assert_allclose(out, want, rtol=1e-10, atol=1e-10)
+    # the gradients of both paths agree with each other (gradcheck proves them right below)
+    _, g_auto, _ = run(F.conv2d, x, w, b, **kw)
+    for a, c in zip(g_auto, grads):
+        if a is not None:
+            np.testing.assert_allclose(a, c, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3, (1, 2), (3, 1)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_1x1_path_matches_general_path(stride, bias):
+    rng = np.random.default_rng(1)
+    x, w, b = make(rng, 2, 5, 7, 8, 3, 1, 1, bias)
+    out1, grads1, _ = run(F.conv2d, x, w, b, stride=stride, dilation=2)
+    out2, grads2, _ = run(conv2d_general, x, w, b, stride=stride, dilation=2)
+    np.testing.assert_allclose(out1, out2, rtol=1e-12, atol=1e-12)
+    for a, c in zip(grads1, grads2):
+        assert (a is None) == (c is None)
+        if a is not None:
+            np.testing.assert_allclose(a, c, rtol=1e-12, atol=1e-12)
+
+
+def test_dispatch_picks_the_1x1_path_only_when_it_applies():
+    rng = np.random.default_rng(2)
+    for k, pad, groups, want in [(1, 0, 1, Conv2d1x1), (1, 1, 1, Conv2dIm2col),
+                                 (1, 0, 2, Conv2dIm2col), (3, 0, 1, Conv2dIm2col)]:
+        x, w, b = make(rng, 1, 4, 5, 5, 2, k, groups, True)
+        y = F.conv2d(mt.tensor(x, requires_grad=True), mt.tensor(w), b, padding=pad,
+                     groups=groups)
+        assert type(y.grad_fn) is want
+    x, w, b = make(rng, 1, 4, 5, 5, 2, 1, 1, True)
+    y = conv2d_general(mt.tensor(x, requires_grad=True), mt.tensor(w), b)
+    assert type(y.grad_fn) is Conv2dIm2col
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.data())
+def test_hypothesis_random_configs(data):
+    d = data.draw
+    groups = d(st.sampled_from([1, 2]))
+    C = groups * d(st.integers(1, 2))
+    O = groups * d(st.integers(1, 2))
+    KH, KW = d(st.integers(1, 4)), d(st.integers(1, 4))
+    dh, dw = d(st.integers(1, 2)), d(st.integers(1, 2))
+    stride = (d(st.integers(1, 3)), d(st.integers(1, 3)))
+    padding = d(st.sampled_from([0, 1, 2, (0, 2), "valid", "same"]))
+    if padding == "same":
+        stride = (1, 1)
+    H = d(st.integers(dh * (KH - 1) + 1, dh * (KH - 1) + 4))   # the kernel always fits
+    W = d(st.integers(dw * (KW - 1) + 1, dw * (KW - 1) + 4))
+    bias = d(st.booleans())
+    rng = np.random.default_rng(d(st.integers(0, 1000)))
+    x, w, b = make(rng, d(st.integers(1, 2)), C, H, W, O, (KH, KW), groups, bias)
+    kw = dict(stride=stride, padding=padding, dilation=(dh, dw), groups=groups)
+    want = naive_conv2d(x, w, b, **kw)
+    for fn in (F.conv2d, conv2d_general):
+        np.testing.assert_allclose(run(fn, x, w, b, **kw)[0], want, rtol=1e-10, atol=1e-10)
+
+
+def test_non_contiguous_input_and_float32_stays_float32():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 6, 9, 3)).transpose(0, 3, 2, 1)[:, :, ::2]   # (2, 3, 5, 6)
+    w = rng.standard_normal((4, 3, 3, 3))
+    np.testing.assert_allclose(F.conv2d(mt.tensor(x), mt.tensor(w), padding=1).data,
+                               naive_conv2d(x, w, padding=1), rtol=1e-10, atol=1e-10)
+    for k in (1, 3):
+        X = mt.tensor(x.astype(np.float32), requires_grad=True)
+        Wt = mt.tensor(rng.standard_normal((4, 3, k, k)).astype(np.float32), requires_grad=True)
+        y = F.conv2d(X, Wt, mt.zeros(4, requires_grad=True), stride=2)
+        assert y.dtype == np.float32
+        y.sum().backward()
+        assert X.grad.dtype == np.float32 and Wt.grad.dtype == np.float32
+
+
+# ------------------------------------------------------------------ gradcheck (float64)
+GRAD_SMALL = [   # full gradcheck (every element): tiny shapes
+    dict(shape=(1, 2, 4, 5), O=2, k=3, stride=1, padding=1, dilation=1, groups=1, bias=True),
+    dict(shape=(2, 4, 5, 4), O=4, k=2, stride=2, padding=0, dilation=1, groups=2, bias=False),
+    dict(shape=(1, 3, 5, 5), O=3, k=2, stride=1, padding=1, dilation=2, groups=3, bias=True),
+    dict(shape=(1, 2, 5, 6), O=3, k=(1, 3), stride=(2, 1), padding=(1, 0), dilation=1,
+         groups=1, bias=True),
+    dict(shape=(2, 3, 5, 7), O=2, k=1, stride=2, padding=0, dilation=1, groups=1, bias=True),
+    dict(shape=(1, 3, 4, 4), O=2, k=1, stride=1, padding=0, dilation=1, groups=1, bias=False),
+    dict(shape=(1, 2, 5, 4), O=2, k=(2, 3), stride=1, padding="same", dilation=1, groups=1,
+         bias=True),
+]
+GRAD_FAST = [    # one random direction: bigger shapes
+    dict(shape=(2, 4, 9, 8), O=6, k=3, stride=2, padding=1, dilation=2, groups=2, bias=True),
+    dict(shape=(2, 6, 8, 9), O=6, k=3, stride=1, padding="same", dilation=1, groups=6,
+         bias=True),
+    dict(shape=(2, 3, 10, 9), O=4, k=5, stride=3, padding=2, dilation=1, groups=1, bias=False),
+    dict(shape=(3, 5, 7, 8), O=4, k=1, stride=3, padding=0, dilation=1, groups=1, bias=True),
+    dict(shape=(2, 4, 8, 7), O=4, k=(3, 2), stride=(1, 2), padding="valid", dilation=(1, 2),
+         groups=4, bias=True),
+]
+
+
+@pytest.mark.parametrize("fast,cfg", [(False, c) for c in GRAD_SMALL] +
+                         [(True, c) for c in GRAD_FAST])
+@pytest.mark.parametrize("fn", [F.conv2d, conv2d_general], ids=["auto", "general"])
+def test_gradcheck(fn, fast, cfg):
+    rng = np.random.default_rng(4)
+    N, C, H, W = cfg["shape"]
+    x, w, b = make(rng, N, C, H, W, cfg["O"], cfg["k"], cfg["groups"], cfg["bias"])
+    inputs = [mt.tensor(a, requires_grad=True) for a in (x, w) + ((b,) if cfg["bias"] else ())]
+    kw = {k: cfg[k] for k in ("stride", "padding", "dilation", "groups")}
+    assert mt.gradcheck(lambda *t: fn(*t, **kw), inputs, fast=fast)
+
+
+def test_gradcheck_only_some_inputs_need_grad():
+    rng = np.random.default_rng(5)
+    x, w, b = make(rng, 1, 2, 5, 5, 3, 3, 1, True)
+    for k in (1, 3):
+        wk = rng.standard_normal((3, 2, k, k))
+        X = mt.tensor(x)                              # an image: no gradient wanted
+        assert mt.gradcheck(lambda Wt, B: F.conv2d(X, Wt, B, padding=1 if k == 3 else 0),
+                            [mt.tensor(wk, requires_grad=True), mt.tensor(b, requires_grad=True)])
+        assert mt.gradcheck(lambda Xt: F.conv2d(Xt, mt.tensor(wk)),
+                            [mt.tensor(x, requires_grad=True)])
+
+
+# ------------------------------------------------------------------ torch oracle
+@pytest.mark.torch
+@pytest.mark.parametrize("seed", range(12))
+def test_against_torch(seed):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(100 + seed)
+    groups = int(rng.choice([1, 2, 3]))
+    C, O = groups * int(rng.integers(1, 4)), groups * int(rng.integers(1, 3))
+    KH, KW = int(rng.integers(1, 6)), int(rng.integers(1, 6))
+    dil = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+    padding = [0, 1, 2, (1, 2), "same", "valid"][seed % 6]
+    stride = (1, 1) if padding == "same" else (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    H = dil[0] * (KH - 1) + 1 + int(rng.integers(0, 6))
+    W = dil[1] * (KW - 1) + 1 + int(rng.integers(0, 6))
+    x, w, b = make(rng, 2, C, H, W, O, (KH, KW), groups, seed % 2 == 0)
+    kw = dict(stride=stride, padding=padding, dilation=dil, groups=groups)
+    out, grads, g = run(F.conv2d, x, w, b, **kw)
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    tb = None if b is None else torch.tensor(b, requires_grad=True)
+    ty = torch.nn.functional.conv2d(tx, tw, tb, **kw)
+    ty.backward(torch.tensor(g))
+    np.testing.assert_allclose(out, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
+    for ours, theirs in zip(grads, (tx, tw, tb)):
+        if theirs is not None:
+            np.testing.assert_allclose(ours, theirs.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+# ------------------------------------------------------------------ bad input
+BAD = [
+    ((2, 3, 5, 5), (4, 2, 3, 3), {}, "channels"),                      # C != Cg * groups
+    ((2, 4, 5, 5), (6, 2, 3, 3), dict(groups=3), "groups=3"),          # 3 does not divide C
+    ((2, 4, 5, 5), (3, 2, 3, 3), dict(groups=2), "groups=2"),          # 2 does not divide O
+    ((2, 3, 5, 5), (4, 3, 7, 3), {}, "larger than the padded input"),
+    ((2, 3, 5, 5), (4, 3, 3, 3), dict(dilation=3), "larger than the padded input"),
+    ((3, 5, 5), (4, 3, 3, 3), {}, "4-D"),
+    ((2, 3, 5, 5), (4, 3, 3), {}, "4-D"),
+    ((2, 3, 5, 5), (4, 3, 3, 3), dict(bias=np.zeros(3)), "bias"),
+    ((2, 3, 5, 5), (4, 3, 3, 3), dict(stride=0), "stride"),
+    ((2, 3, 5, 5), (4, 3, 3, 3), dict(dilation=(1, 0)), "dilation"),
+    ((2, 3, 5, 5), (4, 3, 3, 3), dict(padding=-1), "padding"),
+    ((2, 3, 5, 5), (4, 3, 3, 3), dict(padding="same", stride=2), "same"),
+    ((2, 3, 5, 5), (4, 3, 3, 3), dict(padding="full"), "padding"),
+    ((2, 3, 5, 5), (4, 3, 3, 3), dict(groups=0), "groups"),
+]
+
+
+@pytest.mark.parametrize("xs,ws,kw,words", BAD, ids=[b[3] for b in BAD])
+@pytest.mark.parametrize("fn", [F.conv2d, conv2d_general], ids=["auto", "general"])
+def test_bad_input_names_conv2d_and_both_shapes(fn, xs, ws, kw, words):
+    kw = dict(kw)
+    bias = kw.pop("bias", None)
+    with pytest.raises(ValueError) as e:
+        fn(mt.zeros(*xs), mt.zeros(*ws), bias, **kw)
+    msg = str(e.value)
+    assert msg.startswith("conv2d:") and words in msg
+    assert str(xs) in msg and str(ws) in msg
+
+
+def test_bad_types_raise_type_error():
+    x, w = mt.zeros(1, 2, 4, 4), mt.zeros(3, 2, 3, 3)
+    with pytest.raises(TypeError, match=r"conv2d: stride.*\(1, 2, 4, 4\).*\(3, 2, 3, 3\)"):
+        F.conv2d(x, w, stride=1.5)
+    with pytest.raises(TypeError, match="conv2d: input must be a float"):
+        F.conv2d(mt.tensor(np.zeros((1, 2, 4, 4), dtype=np.int64)), w)
