@@ -134,8 +134,9 @@ class BatchNorm(Function):
         x3 = x.reshape(N, C, -1)                            # (N, C, L), a view when contiguous
         M = N * x3.shape[2]
         dt = x.dtype
+        # reductions over (N, L): sum over N first (whole rows at a time), then along L
         if training:
-            mean = x3.sum(axis=(0, 2), dtype=dt) / M                    # mu (C,)
+            mean = x3.sum(axis=0).sum(axis=-1) / M                     # mu (C,)
             xc = x3 - mean[:, None]                                     # x - mu: the one copy
             var = np.einsum("ncl,ncl->c", xc, xc) / M                   # biased: normalises
             if running_mean is not None:                                # in-place side effects
@@ -164,7 +165,7 @@ class BatchNorm(Function):
         g3 = g.reshape(N, C, -1)
         dt = g.dtype
         k, inv_std, M = ctx.scale, ctx.inv_std, ctx.M                   # k = gamma * inv_std
-        sum_g = g3.sum(axis=(0, 2), dtype=dt)                           # dbeta = sum g
+        sum_g = g3.sum(axis=0).sum(axis=-1)                              # dbeta = sum g
         sum_gxh = None
         if need_gamma or (need_x and ctx.training):
             sum_gxh = np.einsum("ncl,ncl->c", g3, xc) * inv_std         # dgamma = sum g x_hat
