@@ -23,9 +23,12 @@ the first offset in row-major window order (strict ``>`` while scanning), as in 
 window sends its gradient to exactly one input.  Max-pool pads with -inf (padding never wins),
 avg-pool with zeros that count in the average (torch's ``count_include_pad=True``).
 
-Fast path: non-overlapping windows (kernel == stride, no padding, e.g. ``max_pool2d(x, 2)``) are a
-reshape of the input to (N, C, OH, KH, OW, KW), so the backward writes the whole input gradient
-in one broadcast operation instead of KH*KW strided updates.
+Speed notes.  Masked numpy writes (``np.copyto(..., where=mask)``) are slow on random masks, so
+the arg-max update is branch-free: offsets are scanned in increasing order, so "replace by offset
+k where better" is ``arg = max(arg, better * k)``.  When windows do not overlap (stride >=
+kernel, e.g. ``max_pool2d(x, 2)``) the backward writes each strided slice once instead of adding.
+Average pooling over windows that tile the input (kernel == stride, no padding -- also the
+global and adaptive cases) is a reshape to (N, C, OH, KH, OW, KW) and one mean, whatever KH*KW.
 """
 import numpy as np
 
