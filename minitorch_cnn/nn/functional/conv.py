@@ -66,18 +66,29 @@ def _im2col(xp, KH, KW, stride, dilation, OH, OW):
 def _col2im(dcol, padded_shape, stride, dilation):
     """Adjoint of ``_im2col``: add every column entry back to the pixel it came from.
 
-    dcol (N, C, KH, KW, OH, OW) -> dxp (N, C, Hp, Wp).  Windows overlap, so a pixel collects
-    several contributions; one strided slice per kernel offset (i, j) adds them all at once.
+    dcol (N, C, KH, KW, OH, OWw) -> dxp (N, C, Hp, Wp).  Windows overlap, so a pixel collects
+    several contributions; one slice per kernel offset (i, j) adds them all at once.
+
+    Speed trick ("wide rows"): numpy is slow on many short rows (OW ~ 14 numbers each), so we
+    work on each padded plane flattened to Hp*Wp numbers.  Output pixel (a, b) of offset (i, j)
+    reads flat position (a*sh + i*dh)*Wp + b*sw + j*dw; letting b run over the *whole* padded
+    width, OWw = (Wp-1)//sw + 1 columns instead of OW, turns each offset's slice into one long
+    run (sh = sw = 1) or long rows.  The extra columns b >= OW spill into the next row, so the
+    caller sets their gradient to 0: they add nothing.  (sh extra rows keep the last slice
+    inside the buffer.)
     """
     (sh, sw), (dh, dw) = stride, dilation
-    N, C, KH, KW, OH, OW = dcol.shape
-    dxp = np.zeros(padded_shape, dtype=dcol.dtype)
+    N, C, KH, KW, OH, OWw = dcol.shape
+    _, _, Hp, Wp = padded_shape
+    flat = np.zeros((N, C, (Hp + sh) * Wp), dtype=dcol.dtype)
     for i in range(KH):
         for j in range(KW):
-            h0, w0 = i * dh, j * dw
-            dxp[:, :, h0:h0 + sh * (OH - 1) + 1:sh, w0:w0 + sw * (OW - 1) + 1:sw] += \
-                dcol[:, :, i, j]
-    return dxp
+            off = i * dh * Wp + j * dw               # flat position of window (0, 0)'s pixel (i, j)
+            # rows of sh*Wp numbers, one per output row a; keep every sw-th: b*sw, b < OWw
+            # (reshape of a slice of a contiguous axis is always a view, so += writes into flat)
+            dst = flat[:, :, off:off + OH * sh * Wp].reshape(N, C, OH, sh * Wp)
+            dst[:, :, :, :(OWw - 1) * sw + 1:sw] += dcol[:, :, i, j]
+    return flat.reshape(N, C, Hp + sh, Wp)[:, :, :Hp]
 
 
 class Conv2dIm2col(Function):
@@ -122,8 +133,12 @@ class Conv2dIm2col(Function):
             gw = np.matmul(gm, col.transpose(0, 1, 3, 2)).sum(axis=0)  # dW = sum_n g[n] @ col[n]^T
             gw = gw.reshape(w_shape)
         if need_x:
-            dcol = np.matmul(wm.transpose(0, 2, 1), gm)                # dcol[n] = W^T @ g[n]
-            dcol = dcol.reshape(N, x_shape[1], KH, KW, *g.shape[2:])
+            OH, OW = g.shape[2:]
+            OWw = (xp_shape[3] - 1) // stride[1] + 1                   # "wide rows", see _col2im
+            gw_ = np.zeros((N, G, O // G, OH, OWw), dtype=g.dtype)
+            gw_[..., :OW] = gm.reshape(N, G, O // G, OH, OW)            # columns b >= OW get 0
+            dcol = np.matmul(wm.transpose(0, 2, 1), gw_.reshape(N, G, O // G, OH * OWw))
+            dcol = dcol.reshape(N, x_shape[1], KH, KW, OH, OWw)         # dcol[n] = W^T @ g[n]
             dxp = _col2im(dcol, xp_shape, stride, dilation)
             gx = dxp[:, :, pt:pt + x_shape[2], pl:pl + x_shape[3]]     # drop the padding
         return gx, gw, gb
