@@ -84,12 +84,13 @@ class Function:
         """Run the op on ``inputs`` (Tensors, arrays or numbers) and record it if needed."""
         ctx = cls()
         needs = [isinstance(t, Tensor) and t._requires_grad for t in inputs]
+        track = _grad_enabled and True in needs
+        # set before forward, so a forward can skip saving what no backward will read
+        ctx.needs_input_grad = needs if track else [False] * len(needs)
         arrays = [t.data if isinstance(t, Tensor) else t for t in inputs]
-        out = Tensor._from_op(cls.forward(ctx, *arrays, **params), False)
-        if _grad_enabled and True in needs:
-            ctx.needs_input_grad = needs
+        out = Tensor._from_op(cls.forward(ctx, *arrays, **params), track)
+        if track:
             ctx.parents = inputs           # the engine follows only those with needs[i] True
-            out._requires_grad = True
             out._ctx = ctx
         return out
 
