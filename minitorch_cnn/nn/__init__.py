@@ -1,2 +1,15 @@
-"""``minitorch_cnn.nn``: layers as modules, and ``functional`` for the stateless ops."""
+"""``minitorch_cnn.nn``: layers as modules, and ``functional`` for the stateless ops.
+
+module.py     Module (registration, traversal, train/eval, state_dict), Parameter
+container.py  Sequential, ModuleList
+init.py       weight initialisation (kaiming_uniform_, ...), torch's defaults
+layers/       Linear, Conv2d, pooling, BatchNorm, Dropout, activations, Flatten, losses
+functional/   the ops the layers call (import as F)
+"""
 from . import functional
+from . import init
+from .container import ModuleList, Sequential
+from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d,
+                     CrossEntropyLoss, Dropout, Flatten, Identity, LeakyReLU, Linear, LogSoftmax,
+                     MSELoss, MaxPool2d, NLLLoss, ReLU, Sigmoid, Softmax, Tanh)
+from .module import IncompatibleKeys, Module, Parameter
