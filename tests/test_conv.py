@@ -222,6 +222,7 @@ def test_gradcheck_only_some_inputs_need_grad():
 
 # ------------------------------------------------------------------ torch oracle
 @pytest.mark.torch
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
 @pytest.mark.parametrize("seed", range(12))
 def test_against_torch(seed):
     torch = pytest.importorskip("torch")
