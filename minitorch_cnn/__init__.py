@@ -10,8 +10,9 @@ from .ops import (abs, argmax, argmin, cat, clamp, clip, exp, expand, flatten, l
                   log_softmax, matmul, max, maximum, mean, min, minimum, pad, permute, relu,
                   reshape, sigmoid, softmax, sqrt, squeeze, stack, sum, tanh, transpose,
                   unsqueeze, var, where)
-from . import data, nn, optim
+from . import data, models, nn, optim
 from .serialization import load, save
+from .summary import Summary, summary
 from .tensor import Tensor, arange, ones, ones_like, rand, randn, tensor, zeros, zeros_like
 
 __version__ = "0.1.0"
