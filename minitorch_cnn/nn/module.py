@@ -83,7 +83,7 @@ class Module:
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign '{type(param).__name__}' as parameter '{name}' "
                             f"(Parameter or None expected)")
-        self._forget(name)
+        self._forget(name, keep=self._parameters)
         self._parameters[name] = param
 
     def register_buffer(self, name, array, persistent=True):
@@ -92,7 +92,7 @@ class Module:
         Persistent buffers appear in ``state_dict()``; ``None`` registers an absent buffer."""
         self._check_init("buffers")
         self._check_name("buffer", name)
-        self._forget(name)
+        self._forget(name, keep=self._buffers)
         self._buffers[name] = self._as_buffer(name, array)
         if not persistent:
             self._non_persistent.add(name)
@@ -104,7 +104,7 @@ class Module:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"cannot assign '{type(module).__name__}' as child module '{name}' "
                             f"(Module or None expected)")
-        self._forget(name)
+        self._forget(name, keep=self._modules)
         self._modules[name] = module
 
     register_module = add_module
@@ -118,10 +118,12 @@ class Module:
         raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' "
                         f"(numpy array, Tensor or None expected)")
 
-    def _forget(self, name):
-        """Remove ``name`` from wherever it was, so one name lives in one place only."""
+    def _forget(self, name, keep):
+        """Remove ``name`` from every other place, so one name lives in one place only
+        (``keep``, the dict it goes into, is left alone: re-assigning keeps the order)."""
         for d in (self.__dict__, self._parameters, self._buffers, self._modules):
-            d.pop(name, None)
+            if d is not keep:
+                d.pop(name, None)
         self._non_persistent.discard(name)
 
     def __setattr__(self, name, value):
