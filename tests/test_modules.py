@@ -525,3 +525,14 @@ def test_losses_match_functional():
     assert nn.MSELoss(reduction="sum")(logits, y).item() == pytest.approx(
         ((logits.data - y.data) ** 2).sum(), rel=1e-5)
     assert nn.NLLLoss(reduction="none")(logits, t).shape == (4,)
+
+
+def test_deepcopy_gives_an_independent_equal_model():
+    import copy
+    m = small_cnn().eval()
+    c = copy.deepcopy(m)
+    assert c.fc.weight is not m.fc.weight and isinstance(c.fc.weight, nn.Parameter)
+    x = mt.randn(2, 1, 6, 6)
+    np.testing.assert_array_equal(c(x).data, m(x).data)
+    c.fc.weight.data[...] = 0
+    assert m.fc.weight.data.any()

@@ -68,6 +68,26 @@ def test_repr_identical():
         assert repr(make(nn)) == repr(make(tnn))
 
 
+def make_custom(lib):
+    """A user-defined module (not a container) with a parameter, a ModuleList and a child."""
+    class Net(lib.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = lib.Conv2d(1, 3, 3)
+            self.gain = lib.Parameter(lib.init.ones_(torch.empty(3)) if lib is tnn
+                                      else np.ones(3, np.float32))
+            self.heads = lib.ModuleList([lib.Linear(3, 2), lib.Linear(3, 2)])
+            self.norm = lib.BatchNorm1d(2)
+    return Net()
+
+
+def test_custom_module_repr_and_state_dict_identical():
+    ours, tm = make_custom(nn), make_custom(tnn)
+    assert repr(ours) == repr(tm)
+    assert [(k, v.shape) for k, v in ours.state_dict().items()] == [
+        (k, tuple(v.shape)) for k, v in tm.state_dict().items()]
+
+
 def test_state_dict_layout_identical():
     ours, tm = build(nn), build(tnn)
     sd_o, sd_t = ours.state_dict(), tm.state_dict()
