@@ -16,7 +16,7 @@ rounding (tested).  Cosine beyond T_max continues the cosine (it rises again), a
 import math
 import numbers
 
-from .optimizer import Optimizer
+from .optimizer import Optimizer, describe_keys
 
 
 class LRScheduler:
@@ -64,8 +64,7 @@ class LRScheduler:
         mine = self.state_dict()
         if not isinstance(state_dict, dict) or set(state_dict) != set(mine):
             raise ValueError(f"{type(self).__name__}.load_state_dict: expected keys "
-                             f"{sorted(mine)}, got "
-                             f"{sorted(state_dict) if isinstance(state_dict, dict) else type(state_dict).__name__}")
+                             f"{sorted(mine)}, got {describe_keys(state_dict)}")
         self.__dict__.update({k: (list(v) if isinstance(v, (list, tuple)) else v)
                               for k, v in state_dict.items()})
 

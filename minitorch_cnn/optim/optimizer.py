@@ -57,7 +57,7 @@ class Optimizer:
         return type(self).__name__
 
     def add_param_group(self, group):
-        """Add ``{"params": [...], <hyper-parameter overrides>}``; missing ones take the defaults."""
+        """Add ``{"params": [...], <hyper-parameter overrides>}``; the rest take the defaults."""
         if not isinstance(group, dict):
             raise TypeError(f"{self._name}: a parameter group must be a dict, "
                             f"got {type(group).__name__} (do not mix Tensors and dicts)")
@@ -153,8 +153,12 @@ class Optimizer:
         name = f"{self._name}.load_state_dict"
         if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:
             raise ValueError(f"{name}: expected a dict with keys 'state' and 'param_groups', got "
-                             f"{sorted(state_dict) if isinstance(state_dict, dict) else type(state_dict).__name__}")
+                             f"{describe_keys(state_dict)}")
         saved_groups = state_dict["param_groups"]
+        if not isinstance(saved_groups, (list, tuple)) or not all(
+                isinstance(g, dict) and "params" in g for g in saved_groups):
+            raise ValueError(f"{name}: 'param_groups' must be a list of dicts with a 'params' "
+                             f"entry each")
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"{name}: loaded state dict has {len(saved_groups)} parameter "
                              f"group(s), this optimizer has {len(self.param_groups)}")
@@ -196,6 +200,11 @@ class Optimizer:
 
 
 # ---------------------------------------------------------------------- validation helpers
+def describe_keys(x):
+    """For error messages: the keys of a dict, or the type of anything else."""
+    return [repr(k) for k in x] if isinstance(x, dict) else type(x).__name__
+
+
 def check_number(opt, name, value, low=0.0, high=None, high_open=False):
     """Raise ValueError naming the optimizer unless ``low <= value`` (and ``< / <= high``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value:
