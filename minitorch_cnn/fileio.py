@@ -1,0 +1,39 @@
+"""Atomic file writes: write a temporary file in the same folder, then rename it over the target.
+
+``os.replace`` is atomic on POSIX and Windows when both paths are on the same file system (hence
+"same folder"), so a reader -- or the next run after a crash -- sees either the old file or the
+complete new one, never a half-written file.
+"""
+import contextlib
+import os
+import tempfile
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode="wb"):
+    """``with atomic_open(path) as f: f.write(...)`` -- the file appears only if the block ends
+    without an exception; otherwise the previous file (if any) is untouched."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
+                               suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path, data):
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+
+
+def atomic_write_text(path, text):
+    atomic_write_bytes(path, text.encode("utf-8"))
