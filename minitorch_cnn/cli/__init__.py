@@ -1,0 +1,1 @@
+"""Command-line programs (also installed as console scripts; see setup.cfg)."""

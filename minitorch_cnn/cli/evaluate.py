@@ -1,0 +1,56 @@
+"""Evaluate a checkpoint on the MNIST test set: accuracy and the confusion matrix.
+
+    python examples/evaluate.py runs/inception_mnist/checkpoint.npz
+"""
+import argparse
+import sys
+
+import numpy as np
+
+from ..data import MNIST
+from .train import evaluate, load_model_checkpoint
+
+
+def confusion_matrix(labels, preds, num_classes=10):
+    """counts[i, j] = number of images of class i predicted as j."""
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(counts, (labels, preds), 1)
+    return counts
+
+
+def format_confusion(counts):
+    k = counts.shape[0]
+    width = max(5, len(str(counts.max())) + 1)
+    lines = ["true\\pred" + "".join(f"{j:>{width}}" for j in range(k))]
+    for i in range(k):
+        lines.append(f"{i:>9}" + "".join(f"{c:>{width}}" for c in counts[i]))
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Test accuracy and confusion matrix of a checkpoint")
+    p.add_argument("checkpoint")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--limit", type=int, default=None, help="first N test images only")
+    args = p.parse_args(argv)
+    model, _ = load_model_checkpoint(args.checkpoint)
+    try:
+        test_set = MNIST(root=args.data_dir, train=False)
+    except (FileNotFoundError, RuntimeError, ValueError) as e:
+        raise SystemExit(f"error: {e}")
+    if args.limit:
+        test_set = test_set.subset(np.arange(min(args.limit, len(test_set))))
+    acc, preds = evaluate(model, test_set)
+    counts = confusion_matrix(test_set.labels, preds, model_classes(model))
+    print(f"test accuracy: {acc:.4f} ({int((preds == test_set.labels).sum())}/{len(test_set)})")
+    print(format_confusion(counts))
+    return acc, counts
+
+
+def model_classes(model):
+    return model.head[-1].weight.shape[0]
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)

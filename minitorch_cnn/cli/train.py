@@ -1,0 +1,197 @@
+"""Train Inception-lite on MNIST: the project's main job.
+
+    python examples/train_inception_mnist.py            # or the console script: minitorch-train
+    python examples/train_inception_mnist.py --limit 2000 --epochs 1     # a quick look
+
+Each epoch: one pass over the (shuffled, optionally augmented) training set with a tqdm bar
+showing the running loss and accuracy, then an evaluation on the 10,000 test images.  After each
+epoch ``--out`` receives, each written atomically:
+
+* ``checkpoint.npz`` -- model, optimizer, scheduler, epoch, metrics and every RNG state, so that
+  ``--resume`` continues to exactly the weights an uninterrupted run reaches;
+* ``metrics.json``   -- one record per epoch: epoch, train_loss, train_accuracy, test_accuracy,
+  seconds;
+* ``curves.png``     -- loss and accuracy per epoch.
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .. import nn, optim
+from ..autograd import no_grad
+from ..data import MNIST, DataLoader, RandomTranslate
+from ..fileio import atomic_write_text
+from ..models import InceptionLite
+from ..nn import functional as F
+from ..serialization import load, save
+from .plot import draw_curves
+
+ARCH = "InceptionLite"
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default: 2e-3 for adam, 0.05 for sgd)")
+    p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
+    p.add_argument("--schedule", choices=["cosine", "step", "none"], default="cosine",
+                   help="learning-rate schedule, stepped once per batch")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                   help="random translations of up to 2 pixels")
+    p.add_argument("--data-dir", default=None, help="folder with the MNIST files")
+    p.add_argument("--out", default="runs/inception_mnist", help="output folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
+    p.add_argument("--test-limit", type=int, default=None, help="evaluate on the first N test "
+                   "images only")
+    p.add_argument("--resume", default=None, help="checkpoint to continue from")
+    return p
+
+
+def make_optimizer(args, params):
+    lr = args.lr if args.lr is not None else (2e-3 if args.optimizer == "adam" else 0.05)
+    if args.optimizer == "adam":
+        return optim.Adam(params, lr=lr)
+    return optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
+
+
+def make_scheduler(args, opt, steps_per_epoch):
+    total = args.epochs * steps_per_epoch
+    if args.schedule == "cosine":
+        return optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+    if args.schedule == "step":
+        return optim.lr_scheduler.StepLR(opt, step_size=max(total // 3, 1), gamma=0.1)
+    return None
+
+
+def train_one_epoch(model, loader, opt, sched, desc):
+    """One pass over ``loader``; returns (mean loss, accuracy)."""
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    bar = tqdm(loader, desc=desc, leave=False, dynamic_ncols=True)
+    for x, y in bar:
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+        n = len(y)
+        total_loss += loss.item() * n
+        correct += int((logits.data.argmax(1) == y.data).sum())
+        seen += n
+        bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
+    return total_loss / seen, correct / seen
+
+
+@no_grad()
+def evaluate(model, dataset, batch_size=1000, desc="test"):
+    """Accuracy and predictions of ``model`` on a dataset (eval mode: BN running stats)."""
+    model.eval()
+    preds = []
+    for x, _ in tqdm(DataLoader(dataset, batch_size=batch_size), desc=desc, leave=False,
+                     dynamic_ncols=True):
+        preds.append(model(x).data.argmax(1))
+    preds = np.concatenate(preds)
+    return float((preds == dataset.labels).mean()), preds
+
+
+def checkpoint_state(model, opt, sched, loader, epoch, metrics, args):
+    return {"arch": ARCH, "num_classes": 10, "epoch": epoch, "args": vars(args),
+            "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict() if sched is not None else None,
+            "loader": loader.state_dict(), "numpy_rng": np.random.get_state(),
+            "metrics": metrics}
+
+
+def load_model_checkpoint(path, num_classes=10):
+    """Load a checkpoint's model; a clear ``SystemExit`` message if it is missing or foreign."""
+    path = Path(path)
+    if not path.is_file():
+        raise SystemExit(f"error: checkpoint {path} does not exist")
+    try:
+        state = load(path)
+    except (ValueError, OSError) as e:
+        raise SystemExit(f"error: cannot read checkpoint {path}: {e}")
+    if not isinstance(state, dict) or state.get("arch") != ARCH or "model" not in state:
+        raise SystemExit(f"error: {path} is not an {ARCH} checkpoint (arch: "
+                         f"{state.get('arch') if isinstance(state, dict) else type(state).__name__})")
+    model = InceptionLite(num_classes=int(state.get("num_classes", num_classes)))
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise SystemExit(f"error: {path} does not match the {ARCH} architecture: {e}")
+    return model, state
+
+
+def run(args):
+    """Train as ``args`` says; returns the list of per-epoch metrics."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    np.random.seed(args.seed)                  # weight init and dropout masks
+    try:
+        train_set = MNIST(root=args.data_dir, train=True)
+        test_set = MNIST(root=args.data_dir, train=False)
+    except (FileNotFoundError, RuntimeError, ValueError) as e:
+        raise SystemExit(f"error: {e}")
+    if args.limit:
+        train_set = train_set.subset(np.arange(min(args.limit, len(train_set))))
+    if args.test_limit:
+        test_set = test_set.subset(np.arange(min(args.test_limit, len(test_set))))
+    loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, seed=args.seed,
+                        transform=RandomTranslate(2) if args.augment else None)
+    model = InceptionLite(num_classes=10)
+    opt = make_optimizer(args, model.parameters())
+    sched = make_scheduler(args, opt, len(loader))
+    metrics, start = [], 0
+
+    if args.resume:
+        model, state = load_model_checkpoint(args.resume)
+        opt = make_optimizer(args, model.parameters())
+        sched = make_scheduler(args, opt, len(loader))
+        opt.load_state_dict(state["optimizer"])
+        if sched is not None and state.get("scheduler") is not None:
+            sched.load_state_dict(state["scheduler"])
+        loader.load_state_dict(state["loader"])
+        np.random.set_state(tuple(state["numpy_rng"]))
+        metrics, start = list(state["metrics"]), int(state["epoch"])
+        print(f"resumed from {args.resume} after epoch {start}")
+
+    print(f"training {ARCH} on {len(train_set)} images, testing on {len(test_set)}; "
+          f"{len(loader)} batches of {args.batch_size} per epoch")
+    for epoch in range(start + 1, args.epochs + 1):
+        t0 = time.perf_counter()
+        loss, acc = train_one_epoch(model, loader, opt, sched, f"epoch {epoch}/{args.epochs}")
+        test_acc, _ = evaluate(model, test_set)
+        seconds = time.perf_counter() - t0
+        metrics.append({"epoch": epoch, "train_loss": loss, "train_accuracy": acc,
+                        "test_accuracy": test_acc, "seconds": seconds})
+        print(f"epoch {epoch}: train loss {loss:.4f}  train acc {acc:.4f}  "
+              f"test acc {test_acc:.4f}  ({seconds:.0f} s)")
+        save(checkpoint_state(model, opt, sched, loader, epoch, metrics, args),
+             out / "checkpoint.npz")
+        atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+        draw_curves(metrics, out / "curves.png")
+    print(f"wrote {out / 'checkpoint.npz'}, {out / 'metrics.json'}, {out / 'curves.png'}")
+    return metrics
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.epochs < 1 or args.batch_size < 1:
+        raise SystemExit("error: --epochs and --batch-size must be positive")
+    run(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

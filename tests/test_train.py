@@ -1,0 +1,76 @@
+"""The main job on tiny data: the loss falls, files are written, --resume is exact."""
+import json
+
+import numpy as np
+import pytest
+
+import minitorch_cnn as mt
+from minitorch_cnn.cli import train
+
+
+def run(tmp_path, name, *extra):
+    out = tmp_path / name
+    args = ["--limit", "512", "--test-limit", "200", "--batch-size", "32", "--out", str(out),
+            "--seed", "3", *extra]
+    train.main(args)
+    return out
+
+
+def test_tiny_run_learns_and_writes_its_files(tmp_path):
+    out = run(tmp_path, "a", "--epochs", "2", "--no-augment")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [m["epoch"] for m in metrics] == [1, 2]
+    assert set(metrics[0]) == {"epoch", "train_loss", "train_accuracy", "test_accuracy",
+                               "seconds"}
+    assert metrics[1]["train_loss"] < metrics[0]["train_loss"]
+    assert metrics[1]["test_accuracy"] > 0.5            # chance is 0.1
+    assert (out / "curves.png").stat().st_size > 1000
+    state = mt.load(out / "checkpoint.npz")
+    assert state["epoch"] == 2 and state["arch"] == "InceptionLite"
+
+
+def test_resume_reaches_the_same_weights(tmp_path, monkeypatch):
+    full = run(tmp_path, "full", "--epochs", "2")
+    # the same 2-epoch run, killed during its second epoch: its epoch-1 checkpoint survives
+    real_epoch, calls = train.train_one_epoch, []
+
+    def crash_in_second_epoch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+    monkeypatch.setattr(train, "train_one_epoch", crash_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, "crashed", "--epochs", "2")
+    monkeypatch.setattr(train, "train_one_epoch", real_epoch)
+    assert mt.load(tmp_path / "crashed" / "checkpoint.npz")["epoch"] == 1
+    resumed = run(tmp_path, "resumed", "--epochs", "2", "--resume",
+                  str(tmp_path / "crashed" / "checkpoint.npz"))
+    a = mt.load(full / "checkpoint.npz")["model"]
+    b = mt.load(resumed / "checkpoint.npz")["model"]
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    ma = json.loads((full / "metrics.json").read_text())
+    mb = json.loads((resumed / "metrics.json").read_text())
+    assert [m["train_loss"] for m in ma] == [m["train_loss"] for m in mb]
+
+
+def test_same_seed_same_result(tmp_path):
+    a = run(tmp_path, "s1", "--epochs", "1", "--limit", "96")
+    b = run(tmp_path, "s2", "--epochs", "1", "--limit", "96")
+    wa, wb = mt.load(a / "checkpoint.npz")["model"], mt.load(b / "checkpoint.npz")["model"]
+    for k in wa:
+        np.testing.assert_array_equal(wa[k], wb[k])
+
+
+def test_bad_checkpoint_is_one_clear_line(tmp_path):
+    with pytest.raises(SystemExit, match="does not exist"):
+        train.load_model_checkpoint(tmp_path / "nope.npz")
+    foreign = tmp_path / "foreign.npz"
+    mt.save({"arch": "ResNet", "model": {}}, foreign)
+    with pytest.raises(SystemExit, match="not an InceptionLite checkpoint"):
+        train.load_model_checkpoint(foreign)
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(SystemExit, match="cannot read"):
+        train.load_model_checkpoint(junk)
