@@ -6,8 +6,9 @@
 """
 from .autograd import Function, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck
-from .ops import (abs, argmax, argmin, cat, clamp, clip, exp, expand, flatten, leaky_relu, log,
-                  log_softmax, matmul, max, maximum, mean, min, minimum, pad, permute, relu,
+from .ops import (abs, add, argmax, argmin, cat, clamp, clip, exp, expand, flatten, leaky_relu, log,
+                  log_softmax, matmul, max, maximum, mean, min, minimum, mul, div, neg, pad, permute,
+                  pow, relu, sub,
                   reshape, sigmoid, softmax, sqrt, squeeze, stack, sum, tanh, transpose,
                   unsqueeze, var, where)
 from . import data, models, nn, optim

@@ -195,6 +195,13 @@ class Tensor:
     def __matmul__(self, o): return ops.matmul(self, o)
     def __rmatmul__(self, o): return ops.matmul(o, self)
     def __getitem__(self, idx): return ops.getitem(self, idx)
+    def add(self, o): return ops.add(self, o)
+    def sub(self, o): return ops.sub(self, o)
+    def mul(self, o): return ops.mul(self, o)
+    def div(self, o): return ops.div(self, o)
+    def pow(self, p): return ops.pow(self, p)
+    def neg(self): return ops.neg(self)
+    def matmul(self, o): return ops.matmul(self, o)
 
     # comparisons give plain (non-differentiable) boolean tensors
     def __lt__(self, o): return Tensor(self.data < _raw(o))

@@ -152,6 +152,14 @@ def test_functions_and_methods_agree():
         np.testing.assert_array_equal(getattr(mt, name)(x).data, getattr(x, name)().data)
     np.testing.assert_array_equal(mt.sum(x, 1).data, x.sum(1).data)
     np.testing.assert_array_equal(mt.softmax(x, 1).data, x.softmax(1).data)
+    y = mt.tensor(np.random.rand(3, 4) + 0.1)
+    for name, op in (("add", np.add), ("sub", np.subtract), ("mul", np.multiply),
+                     ("div", np.divide)):
+        np.testing.assert_array_equal(getattr(mt, name)(x, y).data, op(x.data, y.data))
+        np.testing.assert_array_equal(getattr(x, name)(y).data, op(x.data, y.data))
+    np.testing.assert_array_equal(mt.pow(x, 3).data, x.pow(3).data)
+    np.testing.assert_array_equal(mt.neg(x).data, -x.data)
+    np.testing.assert_array_equal(x.matmul(y.T).data, x.data @ y.data.T)
 
 
 # ----------------------------------------------------------------------------- special gradients
