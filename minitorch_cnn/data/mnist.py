@@ -20,11 +20,9 @@ Loading verifies the same MD5s (about 0.1 s for the training set; gzip's CRC onl
 was not damaged, the MD5 proves it is MNIST) and converts uint8 pixels p to
 ``(p / 255 - 0.1307) / 0.3081``, the usual MNIST normalisation (mean and std of the train pixels).
 """
-import contextlib
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.request
 import zlib
 from pathlib import Path
@@ -32,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ..fileio import atomic_write_bytes
 from .idx import maybe_gunzip, parse_idx, read_bytes
 from .loader import ArrayDataset
 
@@ -138,21 +137,6 @@ def _fetch(url, desc, timeout):
     return data
 
 
-def _atomic_write(path, data):
-    """Write to a temp file in the same folder, then rename: readers see all or nothing."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def download_mnist(folder, timeout=30, searched=None):
     """Download the MNIST files missing from ``folder``, each from the first mirror that works.
 
@@ -177,7 +161,7 @@ def download_mnist(folder, timeout=30, searched=None):
             except (OSError, ValueError, EOFError, zlib.error, http.client.HTTPException) as e:
                 errors.append(f"    {url}: {type(e).__name__}: {e}")
                 continue
-            _atomic_write(folder / (name + ".gz" if gzipped else name), data)
+            atomic_write_bytes(folder / (name + ".gz" if gzipped else name), data)
             break
         else:
             raise MNISTNotFoundError(
