@@ -15,6 +15,7 @@ epoch ``--out`` receives, each written atomically:
 """
 import argparse
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -181,8 +182,14 @@ def run(args):
              out / "checkpoint.npz")
         atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
         draw_curves(metrics, out / "curves.png")
-    print(f"wrote {out / 'checkpoint.npz'}, {out / 'metrics.json'}, {out / 'curves.png'}")
+    print(f"wrote {out / 'checkpoint.npz'}, {out / 'metrics.json'}, {out / 'curves.png'}; "
+          f"peak memory (RSS) {peak_rss_mb():.0f} MB")
     return metrics
+
+
+def peak_rss_mb():
+    """Largest resident set size of this process so far, in MB (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main(argv=None):
