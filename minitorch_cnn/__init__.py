@@ -12,6 +12,8 @@ from .ops import (abs, add, argmax, argmin, cat, clamp, clip, exp, expand, flatt
                   reshape, sigmoid, softmax, sqrt, squeeze, stack, sum, tanh, transpose,
                   unsqueeze, var, where)
 from . import data, models, nn, optim
+from . import convert
+from .convert import fc_to_conv
 from .serialization import load, save
 from .summary import Summary, summary
 from .tensor import Tensor, arange, ones, ones_like, rand, randn, tensor, zeros, zeros_like

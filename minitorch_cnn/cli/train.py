@@ -15,13 +15,17 @@ epoch ``--out`` receives, each written atomically:
 """
 import argparse
 import json
-import resource
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
+
+try:
+    import resource                   # Unix only: peak memory report
+except ImportError:  # pragma: no cover
+    resource = None
 
 from .. import nn, optim
 from ..autograd import no_grad
@@ -189,6 +193,8 @@ def run(args):
 
 def peak_rss_mb():
     """Largest resident set size of this process so far, in MB (Linux reports kilobytes)."""
+    if resource is None:
+        return float("nan")
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
