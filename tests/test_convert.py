@@ -1,0 +1,217 @@
+"""Tests for mt.fc_to_conv: a Flatten -> Linear head rewritten as convolutions.
+
+What is checked, and against what (never against values the converter itself produced):
+  * on ``input_shape`` the converted network gives the original's outputs (float64 and float32);
+  * on a larger input, output (i, j) is the ORIGINAL model run on the window at (i*s, j*s) --
+    exhaustively, for feature extractors without zero padding (the only case where it is exact);
+  * for a padded extractor (Inception-lite), what does hold exactly: the conv head over the big
+    feature map equals the FC head over each 7x7 window of that map, and the window's features
+    agree with the big map's away from the window border; and the border does differ;
+  * weights are a pure reshape (checked element by element against the flatten index formula);
+    BatchNorm1d -> BatchNorm2d keeps its statistics; the original is untouched; errors name the
+    layer; the VGG-16 fc6/fc7 counts.
+"""
+import copy
+
+import numpy as np
+import pytest
+
+import minitorch_cnn as mt
+from minitorch_cnn import nn
+from minitorch_cnn.models import InceptionLite
+
+
+def run(model, x):
+    """model(x) in eval mode without autograd, as a numpy array."""
+    model.eval()
+    with mt.no_grad():
+        return model(mt.Tensor(x)).data
+
+
+def trained_like(model, rng):
+    """Give every BatchNorm non-trivial statistics and affine parameters (a fresh one is the
+    identity in eval mode, which would hide a lost or misplaced statistic)."""
+    for m in model.modules():
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            C = m.num_features
+            dt = m.weight.data.dtype
+            m.running_mean[...] = rng.normal(0, 0.5, C).astype(dt)
+            m.running_var[...] = rng.uniform(0.5, 2.0, C).astype(dt)
+            m.num_batches_tracked[...] = 7
+            m.weight.data[...] = rng.uniform(0.5, 1.5, C).astype(dt)
+            m.bias.data[...] = rng.normal(0, 0.3, C).astype(dt)
+    return model
+
+
+# ----------------------------------------------------------------------------- small models
+def mlp_head_model():
+    """Valid convs + pooling on 3 x 17 x 15 inputs; flatten of a non-square 3 x 5 x 4 map; a
+    head with BatchNorm1d, Dropout, LeakyReLU and three Linears."""
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.ReLU(),                 # 17x15 -> 15x13
+        nn.MaxPool2d(2),                               # -> 7x6
+        nn.Conv2d(4, 3, (3, 3)), nn.Tanh(),            # -> 5x4
+        nn.Flatten(),                                  # 3*5*4 = 60, (C, H, W) order
+        nn.Linear(60, 12), nn.BatchNorm1d(12), nn.ReLU(), nn.Dropout(0.3),
+        nn.Linear(12, 8, bias=False), nn.LeakyReLU(0.1),
+        nn.Linear(8, 5), nn.LogSoftmax(dim=1))
+
+
+class Features(nn.Module):
+    """A custom (non-Sequential) root with named children, like InceptionLite."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(2, 3, 3, stride=2), nn.ReLU(),
+                                      nn.AvgPool2d(2), nn.Conv2d(3, 6, 1))
+        self.head = nn.Sequential(nn.Flatten(), nn.Sequential(nn.Linear(6 * 3 * 2, 7),
+                                                              nn.Sigmoid()),
+                                  nn.Linear(7, 4), nn.Softmax(dim=-1))
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+# model, input_shape, total stride of the feature extractor (product of its strides)
+PADDING_FREE = [(mlp_head_model, (3, 17, 15), 2),
+                (Features, (2, 15, 11), 4)]        # 15x11 -s2-> 7x5 -pool2-> 3x2
+
+
+@pytest.mark.parametrize("make, shape, s", PADDING_FREE)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_same_output_on_input_shape(make, shape, s, dtype, rng):
+    model = trained_like(make().to(dtype), rng).eval()
+    conv = mt.fc_to_conv(model, shape)
+    x = rng.standard_normal((4,) + shape).astype(dtype)
+    want = run(model, x)
+    got = run(conv, x)
+    assert got.dtype == dtype and got.shape == want.shape + (1, 1)
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got[:, :, 0, 0], want, **tol)
+
+
+@pytest.mark.parametrize("make, shape, s", PADDING_FREE)
+def test_big_input_is_every_window_exhaustively(make, shape, s, rng):
+    """Padding-free extractor: out[:, :, i, j] == original(x[:, :, i*s : i*s+H, j*s : j*s+W])."""
+    model = trained_like(make().double(), rng).eval()
+    conv = mt.fc_to_conv(model, shape)
+    C, H, W = shape
+    big = rng.standard_normal((2, C, H + 3 * s, W + 4 * s))
+    out = run(conv, big)
+    assert out.shape[2:] == (4, 5)
+    windows = np.stack([big[:, :, i * s:i * s + H, j * s:j * s + W]
+                        for i in range(4) for j in range(5)], axis=1)     # (2, 20, C, H, W)
+    ref = run(model, windows.reshape((-1,) + shape)).reshape(2, 4, 5, -1)
+    np.testing.assert_allclose(out.transpose(0, 2, 3, 1), ref, rtol=1e-10, atol=1e-12)
+
+
+def test_inception_lite_same_output_float64_and_float32(rng):
+    model = trained_like(InceptionLite(), rng).eval()
+    x = rng.standard_normal((3, 1, 28, 28)).astype(np.float32)
+    conv = mt.fc_to_conv(model, (1, 28, 28))
+    np.testing.assert_allclose(run(conv, x)[:, :, 0, 0], run(model, x), rtol=1e-5, atol=1e-5)
+    m64 = copy.deepcopy(model).double()
+    c64 = mt.fc_to_conv(m64, (1, 28, 28))
+    np.testing.assert_allclose(run(c64, x.astype(np.float64))[:, :, 0, 0],
+                               run(m64, x.astype(np.float64)), rtol=1e-10, atol=1e-10)
+
+
+def test_inception_lite_tree_and_weights_are_a_reshape(rng):
+    model = InceptionLite()
+    conv = mt.fc_to_conv(model, (1, 28, 28))
+    assert type(conv) is InceptionLite and type(conv.head) is nn.Sequential
+    assert repr(conv.features) == repr(model.features)
+    kinds = [type(m).__name__ for m in conv.head]
+    assert kinds == ["Identity", "Conv2d", "ReLU", "Dropout", "Conv2d"]
+    assert conv.head[1].kernel_size == (7, 7) and conv.head[4].kernel_size == (1, 1)
+    assert list(conv.state_dict()) == list(model.state_dict())    # same keys, same order
+    W, K = model.head[1].weight.data, conv.head[1].weight.data
+    assert K.shape == (128, 112, 7, 7)
+    # the flatten index of (c, h, w) is c*49 + h*7 + w: check it on random entries
+    for o, c, h, w in zip(*(rng.integers(0, n, 50) for n in (128, 112, 7, 7))):
+        assert K[o, c, h, w] == W[o, c * 49 + h * 7 + w]
+    np.testing.assert_array_equal(conv.head[4].weight.data[:, :, 0, 0], model.head[4].weight.data)
+
+
+def test_original_is_untouched_and_shares_nothing(rng):
+    model = trained_like(mlp_head_model().double(), rng).train()
+    before = model.state_dict()
+    rng_state = np.random.get_state()
+    conv = mt.fc_to_conv(model, (3, 17, 15))
+    assert np.random.get_state()[1].tolist() == rng_state[1].tolist()   # global RNG untouched
+    after = model.state_dict()
+    assert list(before) == list(after)
+    for k in before:
+        np.testing.assert_array_equal(before[k], after[k])
+    assert all(m.training for m in model.modules()) and all(m.training for m in conv.modules())
+    old = [a for a in list(p.data for p in model.parameters()) + list(model.buffers())]
+    new = [a for a in list(p.data for p in conv.parameters()) + list(conv.buffers())]
+    assert not any(np.shares_memory(a, b) for a in old for b in new)
+    assert isinstance(model[5], nn.Flatten) and isinstance(model[6], nn.Linear)
+    assert run(model, rng.standard_normal((2, 3, 17, 15))).shape == (2, 5)
+
+
+def test_batchnorm1d_becomes_batchnorm2d_with_the_same_statistics(rng):
+    model = trained_like(mlp_head_model(), rng)
+    model[7].momentum, model[7].eps = 0.25, 1e-3
+    conv = mt.fc_to_conv(model, (3, 17, 15))
+    bn1, bn2 = model[7], conv[7]
+    assert type(bn2) is nn.BatchNorm2d and bn2.num_features == 12
+    assert (bn2.eps, bn2.momentum, bn2.affine, bn2.track_running_stats) == (1e-3, 0.25, True, True)
+    for name in ("weight", "bias"):
+        np.testing.assert_array_equal(getattr(bn2, name).data, getattr(bn1, name).data)
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        np.testing.assert_array_equal(getattr(bn2, name), getattr(bn1, name))
+    assert bn2.num_batches_tracked.dtype == np.int64 and int(bn2.num_batches_tracked) == 7
+
+
+# ----------------------------------------------------------------------------- errors
+class Scale(nn.Module):
+    def forward(self, x):
+        return x * 2.0
+
+
+@pytest.mark.parametrize("model, match", [
+    (nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(8, 3), Scale()),
+     r"'3' \(Scale\(\)\)"),
+    (nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(8, 3), nn.Conv2d(3, 3, 1)),
+     r"'3' \(Conv2d"),
+    (nn.Sequential(nn.Linear(4, 4), nn.Flatten(), nn.Linear(16, 3)), r"'0' \(Linear.*not preceded"),
+    (nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Linear(2, 3)), r"'2' \(Linear.*not preceded"),
+    (nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(2), nn.Linear(4, 3)), r"'1' \(Flatten"),
+    (nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.BatchNorm1d(8), nn.Linear(8, 3)),
+     r"'2' \(BatchNorm1d"),
+    (nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(8, 3), nn.Softmax(dim=0)),
+     r"'3' \(Softmax"),
+    (nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(9, 3)), r"'2' \(Linear.*C\*H\*W"),
+    (nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten()), r"'1' \(Flatten.*no Linear"),
+    (nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(8, 3), nn.Flatten()),
+     r"'3' \(Flatten.*second"),
+    (nn.Sequential(nn.Conv2d(1, 2, 3)), r"nothing to convert"),
+])
+def test_unconvertible_layers_are_named(model, match):
+    with pytest.raises(ValueError, match=match):
+        mt.fc_to_conv(model, (1, 4, 4))
+
+
+def test_custom_forward_that_does_more_is_caught():
+    class Doubles(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(8, 3))
+
+        def forward(self, x):
+            return self.body(x).reshape(-1)[:3]      # not a pass-through of the head's output
+    with pytest.raises(ValueError, match="does not reproduce"):
+        mt.fc_to_conv(Doubles(), (1, 4, 4))
+
+
+@pytest.mark.parametrize("shape", [(28, 28), (1, 28, 0), [1, 28, 28.0], "1x28x28", (1, 1, 28, 28)])
+def test_bad_input_shape(shape):
+    with pytest.raises(ValueError, match="input_shape"):
+        mt.fc_to_conv(InceptionLite(), shape)
+
+
+def test_not_a_module():
+    with pytest.raises(TypeError, match="Module"):
+        mt.fc_to_conv(lambda x: x, (1, 28, 28))
