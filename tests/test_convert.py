@@ -215,3 +215,112 @@ def test_bad_input_shape(shape):
 def test_not_a_module():
     with pytest.raises(TypeError, match="Module"):
         mt.fc_to_conv(lambda x: x, (1, 28, 28))
+
+
+# ----------------------------------------------------------------------------- padding (Inception-lite)
+def inception_pair(rng):
+    model = trained_like(InceptionLite(), rng).double().eval()
+    return model, mt.fc_to_conv(model, (1, 28, 28))
+
+
+def test_inception_lite_head_slides_exactly_over_the_feature_map(rng):
+    """Whatever the padding, the shared part is exact: on a big canvas, conv-head output (i, j)
+    is the ORIGINAL FC head applied to the 7x7 window of the big feature map at (i, j)."""
+    model, conv = inception_pair(rng)
+    canvas = rng.standard_normal((1, 1, 44, 48))
+    out = run(conv, canvas)                                   # (1, 10, 5, 6): 5*6 windows
+    feats = run(model.features, canvas)                       # (1, 112, 11, 12)
+    assert out.shape == (1, 10, 5, 6) and feats.shape == (1, 112, 11, 12)
+    windows = np.stack([feats[0, :, i:i + 7, j:j + 7] for i in range(5) for j in range(6)])
+    ref = run(model.head, windows).reshape(5, 6, 10)          # Flatten + Linear head, 30 windows
+    np.testing.assert_allclose(out[0].transpose(1, 2, 0), ref, rtol=1e-10, atol=1e-10)
+
+
+def test_inception_lite_window_features_agree_only_where_padding_is_out_of_reach(rng):
+    """Why the image-space sliding window is NOT exact with 'same' padding.
+
+    Receptive field of feature cell p (of 7; it covers input pixels 4p..4p+3): stem 3x3 -> +-1
+    pixel; pool /2; two Inception blocks, each +-2 at 14x14 (5x5 branch) -> 14x14 cells
+    2p-4 .. 2p+5 -> input pixels 4p-9 .. 4p+12.  Inside a 28-pixel window (0..27) only p = 3
+    fits, so only the centre cell (3, 3) of a window's 7x7 features never sees padding; the 48
+    others see zeros when the window is run alone but real pixels inside a big canvas."""
+    model, _ = inception_pair(rng)
+    canvas = rng.standard_normal((1, 1, 52, 52))
+    big = run(model.features, canvas)                         # (1, 112, 13, 13)
+    i, j = 2, 3                                               # window at pixels (8, 12)
+    alone = run(model.features, canvas[:, :, 4 * i:4 * i + 28, 4 * j:4 * j + 28])[0]
+    crop = big[0, :, i:i + 7, j:j + 7]
+    diff = np.abs(alone - crop).max(axis=0)                   # (7, 7) per feature cell
+    assert diff[3, 3] < 1e-12                                 # the centre: exact
+    off_centre = np.delete(diff.ravel(), 3 * 7 + 3)
+    assert off_centre.min() > 1e-6                            # every other cell differs
+
+
+def test_inception_lite_image_space_windows_differ_a_little(rng):
+    """Consequence for the logits: converted(canvas)[i, j] != model(window) with padding, even
+    for a window surrounded by the padding value (zeros): deeper layers pad with zero
+    activations while the canvas gives them relu(BN(conv(0))) != 0, and the first layers just
+    outside the window see the window's own pixels.  The docs and the benchmark measure how much
+    on real digits with the trained model; here we pin that the difference exists, for a zero
+    surround and for a random one, while the same canvas with a padding-free model is exact
+    (test_big_input_is_every_window_exhaustively)."""
+    model, conv = inception_pair(rng)
+    digit = rng.standard_normal((1, 1, 28, 28))
+    zeros = np.zeros((1, 1, 60, 60))
+    zeros[:, :, 16:44, 16:44] = digit                         # window (4, 4) of the canvas
+    noisy = rng.standard_normal((1, 1, 60, 60))
+    noisy[:, :, 16:44, 16:44] = digit
+    alone = run(model, digit)[0]
+    d_zero = np.abs(run(conv, zeros)[0, :, 4, 4] - alone).max()
+    d_noisy = np.abs(run(conv, noisy)[0, :, 4, 4] - alone).max()
+    assert d_zero > 1e-6 and d_noisy > 1e-6
+
+
+# ----------------------------------------------------------------------------- VGG-16 head
+# fc6 reads the 512 x 7 x 7 map of VGG-16's last pool: Linear(25088, 4096) == Conv2d(512, 4096, 7)
+VGG_FC6 = 512 * 7 * 7 * 4096 + 4096           # weights + biases
+VGG_FC7 = 4096 * 4096 + 4096
+VGG_FC8 = 4096 * 1000 + 1000
+
+
+def test_vgg_head_counts_by_formula():
+    assert VGG_FC6 == 102_764_544 and 512 * 7 * 7 == 25_088
+    assert VGG_FC7 == 16_781_312 and VGG_FC8 == 4_097_000
+    assert VGG_FC6 * 4 == 411_058_176                          # bytes in float32: ~411 MB
+
+
+def vgg_like_head(C, F, classes):
+    """VGG-16's classifier on a C x 7 x 7 map, widths reduced (C=512, F=4096 in the paper)."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(C * 7 * 7, F), nn.ReLU(), nn.Dropout(),
+                         nn.Linear(F, F), nn.ReLU(), nn.Dropout(), nn.Linear(F, classes))
+
+
+def test_vgg_like_head_reduced_widths(rng):
+    C, F, K = 8, 16, 5
+    fc = vgg_like_head(C, F, K).double().eval()
+    conv = mt.fc_to_conv(fc, (C, 7, 7))
+    assert (conv[1].in_channels, conv[1].out_channels, conv[1].kernel_size) == (C, F, (7, 7))
+    assert conv[4].kernel_size == (1, 1) and conv[7].kernel_size == (1, 1)
+    n_params = lambda m: sum(p.data.size for p in m.parameters())        # noqa: E731
+    assert n_params(conv[1]) == n_params(fc[1]) == C * 7 * 7 * F + F
+    x = rng.standard_normal((2, C, 7, 7))
+    out = run(conv, x)
+    assert out.shape == (2, K, 1, 1)                                      # 7x7 in -> 1x1 out
+    np.testing.assert_allclose(out[:, :, 0, 0], run(fc, x), rtol=1e-10, atol=1e-12)
+    # on a 9 x 10 map, 3 x 4 windows
+    assert run(conv, rng.standard_normal((1, C, 9, 10))).shape == (1, K, 3, 4)
+
+
+@pytest.mark.slow
+def test_vgg16_full_size_fc6_fc7():
+    """The real layers once: 102,764,544 + 16,781,312 parameters (~0.5 GB float32)."""
+    fc = nn.Sequential(nn.Flatten(), nn.Linear(25088, 4096), nn.ReLU(), nn.Linear(4096, 4096))
+    conv = mt.fc_to_conv(fc, (512, 7, 7))
+    assert repr(conv[1]) == "Conv2d(512, 4096, kernel_size=(7, 7), stride=(1, 1))"
+    assert repr(conv[3]) == "Conv2d(4096, 4096, kernel_size=(1, 1), stride=(1, 1))"
+    assert sum(p.data.size for p in conv[1].parameters()) == VGG_FC6
+    assert sum(p.data.size for p in fc[1].parameters()) == VGG_FC6
+    assert sum(p.data.size for p in conv[3].parameters()) == VGG_FC7
+    x = mt.randn(1, 512, 7, 7)
+    with mt.no_grad():
+        assert conv(x).shape == (1, 4096, 1, 1)
