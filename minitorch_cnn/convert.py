@@ -214,18 +214,20 @@ def _bn1d_to_bn2d(path, bn, st):
 
 
 def _convert_layer(path, m, st):
-    if isinstance(m, ELEMENTWISE):
+    # exact types: a subclass may have overridden forward() with something else
+    kind = type(m)
+    if kind in ELEMENTWISE:
         return m
-    if isinstance(m, Linear):
+    if kind is Linear:
         return _linear_to_conv(path, m, st)
-    if isinstance(m, BatchNorm1d):
+    if kind is BatchNorm1d:
         return _bn1d_to_bn2d(path, m, st)
-    if isinstance(m, (Softmax, LogSoftmax)):
+    if kind in (Softmax, LogSoftmax):
         if st.flat or m.dim not in (1, -1):
             _fail(path, m, "only a softmax over the classes of the (N, O) output (dim=1 or -1, "
                            "after a Linear) has a convolutional equivalent (dim=1)")
-        return type(m)(dim=1)
-    if type(m) is Sequential:                # a nested Sequential: convert its layers in order
+        return kind(dim=1)
+    if kind is Sequential:                   # a nested Sequential: convert its layers in order
         _convert_tail(m, list(m._modules), path + ".", st)
         return m
     _fail(path, m, "after the Flatten only Linear, BatchNorm1d, Softmax/LogSoftmax, nested "

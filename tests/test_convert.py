@@ -217,7 +217,7 @@ def test_not_a_module():
         mt.fc_to_conv(lambda x: x, (1, 28, 28))
 
 
-# ----------------------------------------------------------------------------- padding (Inception-lite)
+# ---------------------------------------------------------------- padding (Inception-lite)
 def inception_pair(rng):
     model = trained_like(InceptionLite(), rng).double().eval()
     return model, mt.fc_to_conv(model, (1, 28, 28))
@@ -313,7 +313,8 @@ def test_vgg_like_head_reduced_widths(rng):
 
 @pytest.mark.slow
 def test_vgg16_full_size_fc6_fc7():
-    """The real layers once: 102,764,544 + 16,781,312 parameters (~0.5 GB float32)."""
+    """The real layers once: 102,764,544 + 16,781,312 parameters (~0.5 GB float32; ~2 GB peak
+    with the deep copy, the replaced initial weights and the check)."""
     fc = nn.Sequential(nn.Flatten(), nn.Linear(25088, 4096), nn.ReLU(), nn.Linear(4096, 4096))
     conv = mt.fc_to_conv(fc, (512, 7, 7))
     assert repr(conv[1]) == "Conv2d(512, 4096, kernel_size=(7, 7), stride=(1, 1))"
@@ -324,3 +325,19 @@ def test_vgg16_full_size_fc6_fc7():
     x = mt.randn(1, 512, 7, 7)
     with mt.no_grad():
         assert conv(x).shape == (1, 4096, 1, 1)
+
+
+def test_head_spread_over_nested_sequentials(rng):
+    """Flatten inside an inner Sequential, more head layers after it in the outer one."""
+    model = nn.Sequential(
+        nn.Sequential(nn.Conv2d(2, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 4 * 3, 6)),
+        nn.Sequential(nn.BatchNorm1d(6), nn.Sigmoid()), nn.Linear(6, 4)).double()
+    trained_like(model, rng).eval()
+    conv = mt.fc_to_conv(model, (2, 6, 5))
+    assert [type(m).__name__ for m in conv[0]] == ["Conv2d", "ReLU", "Identity", "Conv2d"]
+    assert type(conv[1][0]) is nn.BatchNorm2d and conv[2].kernel_size == (1, 1)
+    big = rng.standard_normal((1, 2, 8, 9))
+    out = run(conv, big)                                       # stride 1: 3 x 5 windows
+    ref = np.stack([run(model, big[:, :, i:i + 6, j:j + 5])[0]
+                    for i in range(3) for j in range(5)]).reshape(3, 5, 4)
+    np.testing.assert_allclose(out[0].transpose(1, 2, 0), ref, rtol=1e-10, atol=1e-12)
