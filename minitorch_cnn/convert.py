@@ -284,9 +284,8 @@ def fc_to_conv(model, input_shape, check=True):
         if isinstance(m, Linear) and id(m) not in head_ids:
             _fail(p, m, "this Linear is not preceded by the Flatten (it is not in the layers "
                         f"that run after '{path}')")
-    if not any(isinstance(parent._modules[k], Linear) or
-               any(isinstance(m, Linear) for m in parent._modules[k].modules())
-               for parent, keys, _ in head for k in keys if parent._modules[k] is not None):
+    if not any(isinstance(m, Linear) for parent, keys, _ in head for k in keys
+               if parent._modules[k] is not None for m in parent._modules[k].modules()):
         _fail(path, flatten, "no Linear follows this Flatten: nothing to convert")
 
     seen = _flatten_input_shape(new, flatten, input_shape)
@@ -313,7 +312,12 @@ def _check_equal(model, new, input_shape):
     dtype = _model_dtype(model)
     x = Tensor(np.random.default_rng(0).standard_normal((1,) + input_shape).astype(dtype))
     a = _run_eval(model, x).data
-    b = _run_eval(new, x).data
+    try:
+        b = _run_eval(new, x).data
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"fc_to_conv: the converted {type(model).__name__} fails on input "
+                         f"{input_shape}; its forward() probably does more than call its "
+                         f"children in order: {e}") from e
     tol = 1e-9 if dtype == np.float64 else 1e-4
     if (b.shape != a.shape + (1, 1)
             or not np.allclose(b.reshape(a.shape), a, rtol=tol,

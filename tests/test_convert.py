@@ -341,3 +341,26 @@ def test_head_spread_over_nested_sequentials(rng):
     ref = np.stack([run(model, big[:, :, i:i + 6, j:j + 5])[0]
                     for i in range(3) for j in range(5)]).reshape(3, 5, 4)
     np.testing.assert_allclose(out[0].transpose(1, 2, 0), ref, rtol=1e-10, atol=1e-12)
+
+
+def test_custom_forward_that_breaks_on_4d_is_caught():
+    class FlatOnly(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(8, 3))
+            self.extra = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.extra(self.body(x))       # a Linear outside any Sequential chain
+    with pytest.raises(ValueError, match=r"'extra' \(Linear.*not preceded"):
+        mt.fc_to_conv(FlatOnly(), (1, 4, 4))
+
+    class Projects(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(8, 3))
+
+        def forward(self, x):
+            return self.body(x) @ mt.ones(3, 2)    # (N, 3) @ (3, 2): breaks on (N, 3, 1, 1)
+    with pytest.raises(ValueError, match="fc_to_conv: the converted Projects"):
+        mt.fc_to_conv(Projects(), (1, 4, 4))
