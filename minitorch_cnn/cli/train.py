@@ -45,7 +45,7 @@ def build_parser():
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=None,
-                   help="learning rate (default: 2e-3 for adam, 0.05 for sgd)")
+                   help="learning rate (default: 1e-3 for adam, 0.05 for sgd)")
     p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
     p.add_argument("--schedule", choices=["cosine", "step", "none"], default="cosine",
                    help="learning-rate schedule, stepped once per batch")
@@ -62,7 +62,7 @@ def build_parser():
 
 
 def make_optimizer(args, params):
-    lr = args.lr if args.lr is not None else (2e-3 if args.optimizer == "adam" else 0.05)
+    lr = args.lr if args.lr is not None else (1e-3 if args.optimizer == "adam" else 0.05)
     if args.optimizer == "adam":
         return optim.Adam(params, lr=lr)
     return optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
