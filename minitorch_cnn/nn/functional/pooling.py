@@ -13,13 +13,15 @@ of all windows at once form one strided slice of shape (N, C, OH, OW)::
 
     xp[:, :, i : i + SH*(OH-1) + 1 : SH,  j : j + SW*(OW-1) + 1 : SW]
 
-A max-pool is then a running maximum over KH*KW such slices, an average-pool a running sum; the
-backward pass adds the output gradient back through the same slices.  Windows may overlap
-(SH < KH, e.g. Inception's 3x3 stride-1 max-pool): an input can belong to several windows, so its
-gradient is a *sum* over them -- which is why the backward adds (``+=``) rather than assigns.
+An average-pool is then a running sum over KH*KW such slices; a max-pool goes one better, since
+max is separable: a running max over KW column offsets of every row, then over KH row offsets
+(KH + KW passes instead of KH*KW; see ``MaxPool2d``).  The backward pass adds the output gradient
+back through the same slices.  Windows may overlap (SH < KH, e.g. Inception's 3x3 stride-1
+max-pool): an input can belong to several windows, so its gradient is a *sum* over them -- which
+is why the backward adds (``+=``) rather than assigns.
 
-Max-pool saves, per output, only *which* offset won (an int8 array), never the windows.  Ties go to
-the first offset in row-major window order (strict ``>`` while scanning), as in PyTorch, so each
+Max-pool saves only *which* offset won (small int8 arrays), never the windows.  Ties go to the
+first maximum in row-major window order (strict ``>`` while scanning), as in PyTorch, so each
 window sends its gradient to exactly one input.  Max-pool pads with -inf (padding never wins),
 avg-pool with zeros that count in the average (torch's ``count_include_pad=True``).
 
@@ -107,45 +109,73 @@ def _offset_table(kh, kw):
 
 
 # ------------------------------------------------------------------------------ max pool
+def _running_max(a, k, stride, n, axis):
+    """Max over ``k`` offsets along ``axis`` (3: columns, 2: rows) of the strided slices
+    ``a[..., t : t + stride*(n-1) + 1 : stride]``, t = 0..k-1, and which offset won (int8).
+
+    Strict ``>`` keeps the first of tied maxima.  "arg = t where better" is written as
+    ``arg = max(arg, better * t)`` (t grows, so it exceeds every stored offset): masked writes
+    are slow in numpy on random masks, a maximum is not.
+    """
+    def sl(t):
+        idx = [slice(None)] * 4
+        idx[axis] = slice(t, t + stride * (n - 1) + 1, stride)
+        return a[tuple(idx)]
+    best = sl(0).copy()
+    arg = np.zeros(best.shape, np.int8 if k < 128 else np.int32)
+    better = np.empty(best.shape, bool)
+    for t in range(1, k):
+        win = sl(t)
+        np.greater(win, best, out=better)
+        np.maximum(arg, better.view(np.int8) * arg.dtype.type(t), out=arg)
+        np.maximum(best, win, out=best)
+    return best, arg
+
+
+def _scatter_back(g, arg, k, stride, size, axis):
+    """Adjoint of ``_running_max``: send each g to the offset that won, adding where slices
+    overlap (stride < k: one input may win for several outputs)."""
+    shape = list(g.shape)
+    shape[axis] = size
+    out = np.zeros(shape, g.dtype)
+    n = g.shape[axis]
+    for t in range(k):
+        idx = [slice(None)] * 4
+        idx[axis] = slice(t, t + stride * (n - 1) + 1, stride)
+        dst = out[tuple(idx)]
+        if stride < k:
+            dst += g * (arg == t)                           # accumulate, never assign
+        else:
+            np.multiply(g, arg == t, out=dst)               # disjoint slices: write in place
+    return out
+
+
 class MaxPool2d(Function):
+    """Max is separable: the max of a KH x KW window is the max over its KH rows of each row's
+    max over KW columns.  So the forward is two running maxima -- first along W (every padded
+    row, OW outputs), then along H -- costing KH + KW passes instead of KH * KW, and it saves
+    two small int8 arrays: which column won in each row, which row won in each window.  Taking
+    the first maximum at both stages gives the first maximum in row-major window order (the
+    first row holding the window's max, then the first column in that row), as PyTorch does.
+    """
+
     @staticmethod
     def forward(ctx, x, k, s, p, o):
         (kh, kw), (sh, sw), (ph, pw), (oh, ow) = k, s, p, o
         xp = _pad(x, ph, pw, -np.inf)                       # -inf: padding never wins
-        out = _window(xp, 0, 0, oh, ow, sh, sw).copy()      # running max, starts at offset 0
-        arg = np.zeros(out.shape, np.int8 if kh * kw < 128 else np.int32)   # winning offset
-        better = np.empty(out.shape, bool)
-        for i in range(kh):
-            for j in range(kw):
-                if i == j == 0:
-                    continue
-                win = _window(xp, i, j, oh, ow, sh, sw)
-                np.greater(win, out, out=better)            # strict >: the first max keeps ties
-                # arg = where(better, offset, arg), written without branches (masked writes are
-                # slow on random masks): offsets are scanned in increasing order, so the new
-                # offset exceeds every stored one and a maximum does the select
-                np.maximum(arg, better.view(np.int8) * arg.dtype.type(i * kw + j), out=arg)
-                np.maximum(out, win, out=out)
-        ctx.save_for_backward(arg)                          # only the arg-max offsets
+        rows, arg_w = _running_max(xp, kw, sw, ow, axis=3)  # (N, C, Hp, OW) row maxima
+        out, arg_h = _running_max(rows, kh, sh, oh, axis=2)  # (N, C, OH, OW)
+        ctx.save_for_backward(arg_h, arg_w)                 # only the winning offsets
         ctx.geometry, ctx.xshape = (k, s, p, o), x.shape
         return out
 
     @staticmethod
     def backward(ctx, g):
-        (arg,) = ctx.saved
-        (kh, kw), (sh, sw), (ph, pw), (oh, ow) = ctx.geometry
+        arg_h, arg_w = ctx.saved
+        (kh, kw), (sh, sw), (ph, pw), _ = ctx.geometry
         N, C, H, W = ctx.xshape
-        gxp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), g.dtype)
-        overlap = sh < kh or sw < kw
-        for i in range(kh):
-            for j in range(kw):
-                won = arg == i * kw + j                     # windows whose max sat at (i, j)
-                dst = _window(gxp, i, j, oh, ow, sh, sw)
-                if overlap:
-                    # an input may win several windows: accumulate, never assign
-                    dst += g * won                          # dxp[win_ij] += g where (i,j) won
-                else:
-                    np.multiply(g, won, out=dst)            # disjoint windows: write in place
+        g_rows = _scatter_back(g, arg_h, kh, sh, H + 2 * ph, axis=2)     # d out / d rows
+        gxp = _scatter_back(g_rows, arg_w, kw, sw, W + 2 * pw, axis=3)   # d rows / d xp
         return gxp[:, :, ph:ph + H, pw:pw + W]              # the padding gets no gradient
 
 
