@@ -74,3 +74,41 @@ def test_bad_checkpoint_is_one_clear_line(tmp_path):
     junk.write_bytes(b"not a checkpoint at all")
     with pytest.raises(SystemExit, match="cannot read"):
         train.load_model_checkpoint(junk)
+
+
+def test_background_run_has_11_classes_and_exports_the_model_alone(tmp_path):
+    export = tmp_path / "ship" / "model.npz"
+    out = run(tmp_path, "bg", "--epochs", "1", "--limit", "256", "--background",
+              "--export", str(export))
+    state = mt.load(out / "checkpoint.npz")
+    assert state["num_classes"] == 11 and state["model"]["head.4.weight"].shape == (11, 128)
+    shipped = mt.load(export)
+    assert set(shipped) == {"arch", "num_classes", "args", "metrics", "model"}  # no optimizer
+    model, _ = train.load_model_checkpoint(export)
+    with mt.no_grad():
+        assert model.eval()(mt.zeros(2, 1, 28, 28)).shape == (2, 11)
+    assert export.stat().st_size < (out / "checkpoint.npz").stat().st_size / 2
+    with pytest.raises(SystemExit, match="has 11 classes, this run trains 10"):
+        run(tmp_path, "bad", "--epochs", "2", "--resume", str(out / "checkpoint.npz"))
+
+
+def test_background_resume_reaches_the_same_weights(tmp_path, monkeypatch):
+    extra = ("--epochs", "2", "--limit", "128", "--background")
+    full = run(tmp_path, "full", *extra)
+    real_epoch, calls = train.train_one_epoch, []
+
+    def crash_in_second_epoch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+    monkeypatch.setattr(train, "train_one_epoch", crash_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, "crashed", *extra)
+    monkeypatch.setattr(train, "train_one_epoch", real_epoch)
+    resumed = run(tmp_path, "resumed", *extra, "--resume",
+                  str(tmp_path / "crashed" / "checkpoint.npz"))
+    a = mt.load(full / "checkpoint.npz")["model"]
+    b = mt.load(resumed / "checkpoint.npz")["model"]
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)

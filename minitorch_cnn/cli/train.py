@@ -12,6 +12,13 @@ epoch ``--out`` receives, each written atomically:
 * ``metrics.json``   -- one record per epoch: epoch, train_loss, train_accuracy, test_accuracy,
   seconds;
 * ``curves.png``     -- loss and accuracy per epoch.
+
+``--background`` trains an 11-class model for detection on canvases (examples/sliding_window.py):
+half of every batch becomes "background" windows (label 10: blank canvas, digits cut by the
+window's edge) built on the fly from the batch's own training digits by
+``detect.BackgroundMix``; its digit windows carry their own shifts of up to 3 px, so
+``--augment`` does not apply.  ``--export FILE`` writes, at the end, the model alone (weights,
+arch, num_classes, metrics; no optimizer state): a small file for ``load_model_checkpoint``.
 """
 import argparse
 import json
@@ -30,6 +37,7 @@ except ImportError:  # pragma: no cover
 from .. import nn, optim
 from ..autograd import no_grad
 from ..data import MNIST, DataLoader, RandomTranslate
+from ..detect import BackgroundMix, MixedLoader
 from ..fileio import atomic_write_text
 from ..models import InceptionLite
 from ..nn import functional as F
@@ -58,6 +66,10 @@ def build_parser():
     p.add_argument("--test-limit", type=int, default=None, help="evaluate on the first N test "
                    "images only")
     p.add_argument("--resume", default=None, help="checkpoint to continue from")
+    p.add_argument("--background", action="store_true",
+                   help="add an 11th class (10 = background) for detection on canvases")
+    p.add_argument("--export", default=None,
+                   help="at the end, also write the model alone (no optimizer) to this file")
     return p
 
 
@@ -110,8 +122,13 @@ def evaluate(model, dataset, batch_size=1000, desc="test"):
     return float((preds == dataset.labels).mean()), preds
 
 
+def num_classes_of(args):
+    return 11 if getattr(args, "background", False) else 10
+
+
 def checkpoint_state(model, opt, sched, loader, epoch, metrics, args):
-    return {"arch": ARCH, "num_classes": 10, "epoch": epoch, "args": vars(args),
+    return {"arch": ARCH, "num_classes": num_classes_of(args), "epoch": epoch,
+            "args": vars(args),
             "model": model.state_dict(), "optimizer": opt.state_dict(),
             "scheduler": sched.state_dict() if sched is not None else None,
             "loader": loader.state_dict(), "numpy_rng": np.random.get_state(),
@@ -152,15 +169,22 @@ def run(args):
         train_set = train_set.subset(np.arange(min(args.limit, len(train_set))))
     if args.test_limit:
         test_set = test_set.subset(np.arange(min(args.test_limit, len(test_set))))
+    augment = RandomTranslate(2) if args.augment and not args.background else None
     loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, seed=args.seed,
-                        transform=RandomTranslate(2) if args.augment else None)
-    model = InceptionLite(num_classes=10)
+                        transform=augment)
+    if args.background:               # batch k of epoch e mixed with default_rng([seed, e, k])
+        loader = MixedLoader(loader, BackgroundMix(), seed=args.seed)
+    num_classes = num_classes_of(args)
+    model = InceptionLite(num_classes=num_classes)
     opt = make_optimizer(args, model.parameters())
     sched = make_scheduler(args, opt, len(loader))
     metrics, start = [], 0
 
     if args.resume:
         model, state = load_model_checkpoint(args.resume)
+        if int(state.get("num_classes", 10)) != num_classes:
+            raise SystemExit(f"error: {args.resume} has {state.get('num_classes', 10)} classes, "
+                             f"this run trains {num_classes} (--background: 11)")
         opt = make_optimizer(args, model.parameters())
         sched = make_scheduler(args, opt, len(loader))
         opt.load_state_dict(state["optimizer"])
@@ -188,7 +212,17 @@ def run(args):
         draw_curves(metrics, out / "curves.png")
     print(f"wrote {out / 'checkpoint.npz'}, {out / 'metrics.json'}, {out / 'curves.png'}; "
           f"peak memory (RSS) {peak_rss_mb():.0f} MB")
+    if args.export:
+        export_model(model, metrics, args, args.export)
+        print(f"wrote {args.export} (model only)")
     return metrics
+
+
+def export_model(model, metrics, args, path):
+    """The model alone -- weights, arch, num_classes, metrics -- for shipping (a few MB)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save({"arch": ARCH, "num_classes": num_classes_of(args), "args": vars(args),
+          "metrics": metrics, "model": model.state_dict()}, path)
 
 
 def peak_rss_mb():

@@ -1,0 +1,220 @@
+"""Detection on canvases: IoU, NMS, class maps -> boxes, the background generator, the CLI."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import minitorch_cnn as mt
+from minitorch_cnn.cli import detect as cli
+from minitorch_cnn.data import MNIST, translate
+from minitorch_cnn.detect import (BACKGROUND, NUM_CLASSES, BackgroundMix, detections_from_maps,
+                                  from_ink, iou, make_canvas, match, nms, to_ink)
+
+CKPT = cli.DEFAULT_CHECKPOINT
+
+
+# ------------------------------------------------------------------------------ IoU and NMS
+def test_iou_hand_values():
+    a = [[0, 0, 10, 10]]
+    b = [[0, 0, 10, 10], [5, 0, 15, 10], [10, 10, 20, 20], [2, 2, 4, 4], [20, 0, 30, 5]]
+    # same; half overlap 50/150; touching corner; inside 4/100; disjoint
+    np.testing.assert_allclose(iou(a, b), [[1.0, 50 / 150, 0.0, 4 / 100, 0.0]])
+    assert iou(b, a).shape == (5, 1)
+    # two 28x28 windows one stride (4 px) apart on both axes: 24*24 / (2*784 - 576)
+    assert iou([0, 0, 28, 28], [4, 4, 32, 32])[0, 0] == pytest.approx(576 / 992)
+
+
+def test_nms_keeps_the_best_of_each_cluster():
+    boxes = np.array([[0, 0, 10, 10],        # cluster A, score .9
+                      [1, 1, 11, 11],        # A, .8 -> suppressed (IoU 81/119 = .68)
+                      [50, 50, 60, 60],      # cluster B, .7
+                      [52, 50, 62, 60],      # B, .95 -> the best of B, suppresses [2]
+                      [8, 8, 18, 18]])       # overlaps A only a little (IoU 4/196) -> kept
+    scores = np.array([0.9, 0.8, 0.7, 0.95, 0.6])
+    assert nms(boxes, scores, 0.2).tolist() == [3, 0, 4]
+    assert nms(boxes, scores, 0.0).tolist() == [3, 0]      # any overlap at all suppresses
+    assert nms(boxes, scores, 1.0).tolist() == [3, 0, 1, 2, 4]
+    assert nms(np.zeros((0, 4)), np.zeros(0)).tolist() == []
+    with pytest.raises(ValueError, match="nms: 2 boxes but 1 scores"):
+        nms(boxes[:2], scores[:1])
+
+
+def _maps(OH, OW, peaks):
+    """Class maps that say background everywhere except the given {(i, j): (label, p)}."""
+    m = np.full((NUM_CLASSES, OH, OW), 0.0, np.float32)
+    m[BACKGROUND] = 1.0
+    for (i, j), (c, p) in peaks.items():
+        m[:, i, j] = (1 - p) / (NUM_CLASSES - 1)
+        m[c, i, j] = p
+    return m
+
+
+def test_detections_from_maps_boxes_threshold_and_suppression():
+    m = _maps(10, 12, {(2, 3): (7, 0.99), (2, 4): (7, 0.8),    # one digit seen by two windows
+                       (8, 1): (3, 0.9), (6, 9): (5, 0.4)})    # a second; one below threshold
+    dets = detections_from_maps(m, threshold=0.5, nms_iou=0.2, refine=False, vote=False)
+    assert [(d["label"], d["box"]) for d in dets] == [(7, [12, 8, 40, 36]), (3, [4, 32, 32, 60])]
+    assert dets[0]["score"] == pytest.approx(0.99)
+    # refinement moves the box towards the weaker neighbour, weighted by probability
+    refined = detections_from_maps(m, 0.5, 0.2, refine=True)[0]["box"]
+    x = 4 * (0.99 * 3 + 0.8 * 4) / (0.99 + 0.8)      # label 7 is 0 in the other cells
+    assert refined[0] == pytest.approx(x, abs=0.01) and refined[1] == 8.0
+    assert detections_from_maps(m, threshold=0.995) == []
+    with pytest.raises(ValueError, match=r"expected \(11, OH, OW\)"):
+        detections_from_maps(m[:10])
+
+
+def test_match_counts_each_truth_once_and_needs_the_label():
+    truth = [{"label": 1, "box": [0, 0, 28, 28]}, {"label": 2, "box": [40, 0, 68, 28]}]
+    dets = [{"label": 1, "score": 0.9, "box": [2, 2, 30, 30]},
+            {"label": 1, "score": 0.8, "box": [0, 0, 28, 28]},     # duplicate of a matched one
+            {"label": 3, "score": 0.9, "box": [40, 0, 68, 28]}]    # right place, wrong label
+    assert match(dets, truth) == 1
+    assert match([{"label": 2, "score": 1, "box": [52, 0, 80, 28]}], truth) == 0  # IoU 16/40
+
+
+# ------------------------------------------------------------------------------ generator
+@pytest.fixture(scope="module")
+def digits():
+    train = MNIST(train=True)
+    return train.images[:64], train.labels[:64]
+
+
+def test_background_mix_shapes_labels_and_reproducibility(digits):
+    x, y = digits
+    xm, ym = BackgroundMix()(x, y, np.random.default_rng(5))
+    assert xm.shape == x.shape and xm.dtype == np.float32 and ym.dtype == np.int64
+    assert set(np.unique(ym)) <= set(range(11)) and 10 <= (ym == BACKGROUND).sum() <= 54
+    digit = ym != BACKGROUND
+    np.testing.assert_array_equal(ym[digit], y[digit])             # digit windows keep labels
+    assert -0.43 < xm.min() and xm.max() < 2.83                   # still MNIST-normalised ink
+    xa, ya = BackgroundMix()(x, y, np.random.default_rng(5))
+    np.testing.assert_array_equal(xa, xm)
+    np.testing.assert_array_equal(ya, ym)
+    xb, _ = BackgroundMix()(x, y, np.random.default_rng(6))
+    assert not np.array_equal(xb, xm)
+
+
+def _shift_of(out_ink, ink, shifts):
+    """The shift (dy, dx) among ``shifts`` that turns ``ink`` into ``out_ink``, or None."""
+    for dy, dx in shifts:
+        if np.allclose(translate(ink[None], dy, dx, fill=0)[0], out_ink, atol=1e-6):
+            return dy, dx
+    return None
+
+
+def test_background_mix_digit_windows_are_near_shifts_and_background_far(digits):
+    x, y = digits[0][:12], digits[1][:12]
+    ink = np.clip(to_ink(x), 0, 1)
+    near = [(a, b) for a in range(-3, 4) for b in range(-3, 4)]
+    far = [(a, b) for a in range(-28, 29) for b in range(-28, 29) if max(abs(a), abs(b)) >= 8]
+    xm, ym = BackgroundMix(p_background=0, p_neighbour=0)(x, y, np.random.default_rng(0))
+    assert (ym == y).all()
+    for k in range(len(y)):
+        assert _shift_of(to_ink(xm[k]), ink[k], near) is not None, k
+    xm, ym = BackgroundMix(p_background=1, p_blank=0, p_neighbour=0)(
+        x, y, np.random.default_rng(0))
+    assert (ym == BACKGROUND).all()
+    for k in range(len(y)):
+        assert _shift_of(to_ink(xm[k]), ink[k], far) is not None, k
+    xm, _ = BackgroundMix(p_background=1, p_blank=1, p_neighbour=0)(
+        x, y, np.random.default_rng(0))
+    np.testing.assert_allclose(xm, from_ink(np.zeros_like(x)), atol=1e-6)    # blank canvas
+
+
+def test_background_mix_refuses_bad_input(digits):
+    with pytest.raises(ValueError, match=r"BackgroundMix: expected x \(B, 1, 28, 28\)"):
+        BackgroundMix()(digits[0][:, :, :20], digits[1], np.random.default_rng(0))
+    with pytest.raises(ValueError, match="p_background must be in"):
+        BackgroundMix(p_background=2)
+
+
+def test_make_canvas_pastes_non_overlapping_digits():
+    test = MNIST(train=False)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        ink, truth = make_canvas(test.images, test.labels, rng)
+        assert ink.shape == (140, 140) and 2 <= len(truth) <= 5 and 0 <= ink.min() <= ink.max() <= 1
+        boxes = np.array([t["box"] for t in truth])
+        assert (iou(boxes, boxes) == np.eye(len(boxes))).all()
+        assert ((boxes[:, 2:] - boxes[:, :2]) == 28).all() and boxes.min() >= 0 \
+            and boxes.max() <= 140
+
+
+# ------------------------------------------------------------------------------ the CLI
+needs_ckpt = pytest.mark.skipif(not CKPT.is_file(), reason="shipped checkpoint missing")
+
+
+@pytest.fixture(scope="module")
+def canvas():
+    test = MNIST(train=False)
+    return make_canvas(test.images, test.labels, np.random.default_rng(3))
+
+
+@needs_ckpt
+def test_image_json_schema_and_polarity(tmp_path, canvas):
+    ink, truth = canvas
+    white = tmp_path / "white.png"
+    Image.fromarray((ink * 255).astype(np.uint8)).save(white)
+    black_rgb = tmp_path / "black.jpg"      # dark digits on paper, colour, lossy
+    Image.fromarray(255 - (ink * 255).astype(np.uint8)).convert("RGB").save(black_rgb,
+                                                                            quality=95)
+    out_w, out_b = tmp_path / "w.json", tmp_path / "b.json"
+    cli.main(["--image", str(white), "--json", str(out_w), "--png", str(tmp_path / "w.png")])
+    cli.main(["--image", str(black_rgb), "--json", str(out_b)])
+    a, b = json.loads(out_w.read_text()), json.loads(out_b.read_text())
+    assert set(a) == {"detections"} and len(a["detections"]) >= 1
+    for d in a["detections"]:
+        assert set(d) == {"label", "score", "box"} and isinstance(d["label"], int)
+        assert 0 <= d["label"] <= 9 and 0 < d["score"] <= 1 and len(d["box"]) == 4
+    assert match(a["detections"], truth) == len(truth) == len(a["detections"])
+    assert [d["label"] for d in b["detections"]] == [d["label"] for d in a["detections"]]
+    np.testing.assert_allclose([d["box"] for d in b["detections"]],
+                               [d["box"] for d in a["detections"]], atol=1.0)
+    assert Image.open(tmp_path / "w.png").size[0] > 2 * 140
+
+
+@needs_ckpt
+def test_scale_maps_boxes_back_to_input_pixels(tmp_path, canvas):
+    ink, truth = canvas
+    big = Image.fromarray((ink * 255).astype(np.uint8)).resize((280, 280), Image.BILINEAR)
+    big.save(tmp_path / "big.png")
+    res = cli.main(["--image", str(tmp_path / "big.png"), "--scale", "0.5"])
+    doubled = [dict(t, box=[2 * v for v in t["box"]]) for t in truth]
+    assert match(res["detections"], doubled) == len(truth)
+
+
+@needs_ckpt
+def test_demo_precision_and_recall(tmp_path, capsys):
+    res = cli.main(["--demo", "--canvases", "10", "--seed", "1",
+                    "--json", str(tmp_path / "d.json"), "--png", str(tmp_path / "d.png")])
+    assert res["digits"] >= 20 and res["precision"] >= 0.9 and res["recall"] >= 0.9
+    assert json.loads((tmp_path / "d.json").read_text())["recall"] == res["recall"]
+    assert "precision" in capsys.readouterr().out and (tmp_path / "d.png").is_file()
+
+
+def test_bad_input_is_one_clear_line(tmp_path):
+    with pytest.raises(SystemExit, match="image .*nope.png does not exist"):
+        cli.main(["--image", str(tmp_path / "nope.png")])
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"this is not a picture")
+    with pytest.raises(SystemExit, match="cannot read image"):
+        cli.main(["--image", str(junk)])
+    with pytest.raises(SystemExit, match="give --image IMG or --demo"):
+        cli.main([])
+    ok = tmp_path / "ok.png"
+    Image.new("L", (40, 40)).save(ok)
+    with pytest.raises(SystemExit, match="checkpoint .* does not exist"):
+        cli.main(["--image", str(ok), "--checkpoint", str(tmp_path / "none.npz")])
+    foreign = tmp_path / "foreign.npz"
+    mt.save({"arch": "ResNet", "model": {}}, foreign)
+    with pytest.raises(SystemExit, match="not an InceptionLite checkpoint"):
+        cli.main(["--image", str(ok), "--checkpoint", str(foreign)])
+    ten = tmp_path / "ten.npz"
+    mt.save({"arch": "InceptionLite", "num_classes": 10,
+             "model": mt.models.InceptionLite(10).state_dict()}, ten)
+    with pytest.raises(SystemExit, match="needs a model trained with --background"):
+        cli.main(["--image", str(ok), "--checkpoint", str(ten)])
+    with pytest.raises(SystemExit, match="--threshold and --nms-iou"):
+        cli.main(["--demo", "--threshold", "2"])
