@@ -139,7 +139,10 @@ def draw(ink, maps, dets, zoom=3, truth=None):
         x0, y0, x1, y1 = (v * zoom for v in d["box"])
         colour = COLOURS[d["label"]]
         pen.rectangle([x0, y0, x1 - 1, y1 - 1], outline=colour, width=2)
-        pen.text((x0 + 3, y0 + 2), f"{d['label']} {d['score']:.2f}", fill=colour, font=font)
+        text = f"{d['label']} {d['score']:.2f}"
+        tx0, ty0, tx1, ty1 = pen.textbbox((x0 + 3, y0 + 2), text, font=font)
+        pen.rectangle([tx0 - 2, ty0 - 1, tx1 + 1, ty1 + 1], fill=colour)   # a readable tag
+        pen.text((x0 + 3, y0 + 2), text, fill=(0, 0, 0), font=font)
     out = Image.new("RGB", (2 * size[0] + 8, size[1]), (40, 40, 40))
     out.paste(left, (0, 0))
     out.paste(right, (size[0] + 8, 0))
