@@ -16,6 +16,22 @@ def run(tmp_path, name, *extra):
     return out
 
 
+def run_killed_in_second_epoch(tmp_path, monkeypatch, *args):
+    """The run ``args`` describes, killed during its second epoch (into ``crashed/``): its
+    epoch-1 checkpoint is what survives a crash."""
+    real_epoch, calls = train.train_one_epoch, []
+
+    def crash_in_second_epoch(*a, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_epoch(*a, **kw)
+    monkeypatch.setattr(train, "train_one_epoch", crash_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, "crashed", *args)
+    monkeypatch.setattr(train, "train_one_epoch", real_epoch)
+
+
 def test_tiny_run_learns_and_writes_its_files(tmp_path):
     out = run(tmp_path, "a", "--epochs", "2", "--no-augment")
     metrics = json.loads((out / "metrics.json").read_text())
@@ -32,17 +48,7 @@ def test_tiny_run_learns_and_writes_its_files(tmp_path):
 def test_resume_reaches_the_same_weights(tmp_path, monkeypatch):
     full = run(tmp_path, "full", "--epochs", "2")
     # the same 2-epoch run, killed during its second epoch: its epoch-1 checkpoint survives
-    real_epoch, calls = train.train_one_epoch, []
-
-    def crash_in_second_epoch(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_epoch(*args, **kwargs)
-    monkeypatch.setattr(train, "train_one_epoch", crash_in_second_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        run(tmp_path, "crashed", "--epochs", "2")
-    monkeypatch.setattr(train, "train_one_epoch", real_epoch)
+    run_killed_in_second_epoch(tmp_path, monkeypatch, "--epochs", "2")
     assert mt.load(tmp_path / "crashed" / "checkpoint.npz")["epoch"] == 1
     resumed = run(tmp_path, "resumed", "--epochs", "2", "--resume",
                   str(tmp_path / "crashed" / "checkpoint.npz"))
@@ -95,17 +101,7 @@ def test_background_run_has_11_classes_and_exports_the_model_alone(tmp_path):
 def test_background_resume_reaches_the_same_weights(tmp_path, monkeypatch):
     extra = ("--epochs", "2", "--limit", "128", "--background")
     full = run(tmp_path, "full", *extra)
-    real_epoch, calls = train.train_one_epoch, []
-
-    def crash_in_second_epoch(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_epoch(*args, **kwargs)
-    monkeypatch.setattr(train, "train_one_epoch", crash_in_second_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        run(tmp_path, "crashed", *extra)
-    monkeypatch.setattr(train, "train_one_epoch", real_epoch)
+    run_killed_in_second_epoch(tmp_path, monkeypatch, *extra)
     resumed = run(tmp_path, "resumed", *extra, "--resume",
                   str(tmp_path / "crashed" / "checkpoint.npz"))
     a = mt.load(full / "checkpoint.npz")["model"]

@@ -5,8 +5,6 @@ Notation: N batch, C = in_channels, O = out_channels, (KH, KW) kernel, (SH, SW) 
 the arithmetic (im2col, and the 1x1 path that is a plain matrix multiply over channels) lives in
 ``nn.functional.conv2d``; this module owns the parameters, their initialisation and the checks.
 """
-import math
-
 import numpy as np
 
 from .. import functional as F
@@ -71,11 +69,7 @@ class Conv2d(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init.default_weight_and_bias_(self.weight, self.bias)
 
     def forward(self, x):
         check_tensor(self, x, self.weight)

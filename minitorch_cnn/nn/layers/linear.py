@@ -4,8 +4,6 @@
 y = x @ W.T + b.  Because Conv2d stores (out, in, KH, KW) and Flatten keeps (C, H, W) order, the
 weight of a Linear after Flatten reshapes straight into an equivalent conv's weight.
 """
-import math
-
 import numpy as np
 
 from .. import functional as F
@@ -43,11 +41,7 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init.default_weight_and_bias_(self.weight, self.bias)
 
     def forward(self, x):
         check_tensor(self, x, self.weight)
