@@ -65,7 +65,7 @@ def cross_channel_mixing(seed=0):
     x = rng.standard_normal((2, 6, 5, 7))                   # (N, C, H, W)
     conv = nn.Conv2d(6, 4, 1).double()
     linear = nn.Linear(6, 4).double()
-    linear.weight.data[...] = conv.weight.data[:, :, 0, 0]  # Linear weight (out, in) = W[:, :, 0, 0]
+    linear.weight.data[...] = conv.weight.data[:, :, 0, 0]  # Linear (out, in) = W[:, :, 0, 0]
     linear.bias.data[...] = conv.bias.data
     with mt.no_grad():
         by_conv = conv(mt.tensor(x)).data                                   # (N, O, H, W)
@@ -235,7 +235,7 @@ def feature_maps(stem, one_by_one, digit):
 
 
 def _grid(maps, cols, scale):
-    """(K, h, w) maps -> one grayscale tile image, each map stretched to its own [0, max]."""
+    """(K, h, w) maps -> one grayscale tile image, each map stretched to its own [min, max]."""
     k, h, w = maps.shape
     rows = -(-k // cols)
     pad = 2
