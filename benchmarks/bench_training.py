@@ -31,21 +31,30 @@ def batches(n, batch_size, seed=0):
         yield data.images[idx], data.labels[idx]
 
 
+def median_step_time(step, data, warmup):
+    """Median seconds of ``step(x, y) -> loss`` over ``data``, after ``warmup`` batches."""
+    times = []
+    for k, (x, y) in enumerate(data):
+        t = time.perf_counter()
+        loss = step(x, y)
+        if k >= warmup:
+            times.append(time.perf_counter() - t)
+    return np.median(times), float(loss)
+
+
 def time_ours(data, warmup):
     np.random.seed(0)
     model = InceptionLite()
     opt = mt.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
-    times = []
-    for k, (x, y) in enumerate(data):
-        t = time.perf_counter()
+
+    def step(x, y):
         loss = F.cross_entropy(model(mt.tensor(x)), mt.tensor(y))
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if k >= warmup:
-            times.append(time.perf_counter() - t)
-    return np.median(times), loss.item()
+        return loss.item()
+    return median_step_time(step, data, warmup)
 
 
 def time_torch(data, warmup):
@@ -55,16 +64,15 @@ def time_torch(data, warmup):
     model = torch_inception_lite()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
-    times = []
-    for k, (x, y) in enumerate(data):
-        t = time.perf_counter()
-        loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(y))
+
+    def step(x, y):
+        loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(x)),
+                                                 torch.from_numpy(y))
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if k >= warmup:
-            times.append(time.perf_counter() - t)
-    return np.median(times), loss.item()
+        return loss.item()
+    return median_step_time(step, data, warmup)
 
 
 def main():
