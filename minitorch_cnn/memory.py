@@ -1,0 +1,56 @@
+"""Keep freed memory for reuse: why a training step can spend a fifth of its time in the kernel.
+
+The problem.  A training step allocates and frees the same few dozen large arrays (activations,
+im2col matrices, gradients: 1-30 MB each) every batch.  glibc's ``malloc`` serves blocks above its
+*mmap threshold* with a fresh ``mmap`` and hands them back to the kernel on ``free``; and it
+returns free memory at the top of the heap to the kernel once more than a *trim threshold* is
+free.  Memory that went back must be mapped again on the next write: one page fault and a page
+of zeros per 4 KB.  Measured on Inception-lite, batch 128: about 12,000 page faults and ~35 ms
+of kernel time per step (15-20 % of it), for arrays that are the same size every step.
+
+The fix is what every deep-learning framework does with a caching allocator: keep the memory.
+Two ``mallopt`` settings make glibc serve blocks up to 32 MB (its maximum threshold) from the
+heap and keep up to 1 GB of freed heap instead of trimming it.  Peak memory does not grow -- the
+process simply keeps what it already used -- and the page faults disappear (measured: 10 per step).
+
+It is a setting of the whole process (it also helps any other library in it, PyTorch included),
+so it is applied once, when ``minitorch_cnn`` is imported, and only where it exists (Linux with
+glibc); elsewhere this is a no-op.  Set ``MINITORCH_CNN_KEEP_FREED_MEMORY=0`` to leave
+``malloc`` alone.
+"""
+import ctypes
+import ctypes.util
+import os
+import platform
+
+_M_TRIM_THRESHOLD = -1          # glibc's <malloc.h> constants
+_M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 32 * 1024 * 1024       # the largest glibc accepts on 64-bit (HEAP_MAX_SIZE / 2)
+TRIM_THRESHOLD = 1024 * 1024 * 1024
+
+_applied = False
+
+
+def keep_freed_memory():
+    """Tune glibc ``malloc`` to keep freed memory for reuse.  Returns True if it was applied.
+
+    Idempotent.  A no-op returning False on other C libraries, or when the environment variable
+    ``MINITORCH_CNN_KEEP_FREED_MEMORY`` is ``0``.
+    """
+    global _applied
+    if _applied:
+        return True
+    if os.environ.get("MINITORCH_CNN_KEEP_FREED_MEMORY", "1") == "0":
+        return False
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    # mallopt returns 1 on success; a threshold it refuses leaves malloc as it was
+    _applied = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+                    & mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    return _applied
