@@ -82,14 +82,16 @@ def _pool_geometry(op, x, kernel_size, stride, padding):
 
 
 def _pad(x, ph, pw, value):
-    """x (N, C, H, W) -> (N, C, H + 2 PH, W + 2 PW) with borders ``value`` (np.pad is slower)."""
-    if ph == 0 and pw == 0:
-        return x
+    """x (N, C, H, W) -> contiguous (N, C, H + top + bottom, W + left + right), borders ``value``
+    (np.pad is slower).  ``ph``/``pw``: an int (both sides) or a (before, after) pair."""
+    (pt, pb), (pl, pr) = [(v, v) if isinstance(v, int) else v for v in (ph, pw)]
+    if pt == pb == pl == pr == 0:
+        return np.ascontiguousarray(x)
     N, C, H, W = x.shape
-    xp = np.empty((N, C, H + 2 * ph, W + 2 * pw), x.dtype)
-    xp[:, :, :ph], xp[:, :, ph + H:] = value, value
-    xp[:, :, :, :pw], xp[:, :, :, pw + W:] = value, value
-    xp[:, :, ph:ph + H, pw:pw + W] = x
+    xp = np.empty((N, C, H + pt + pb, W + pl + pr), x.dtype)
+    xp[:, :, :pt], xp[:, :, pt + H:] = value, value
+    xp[:, :, :, :pl], xp[:, :, :, pl + W:] = value, value
+    xp[:, :, pt:pt + H, pl:pl + W] = x
     return xp
 
 
@@ -109,74 +111,101 @@ def _offset_table(kh, kw):
 
 
 # ------------------------------------------------------------------------------ max pool
-def _running_max(a, k, stride, n, axis):
-    """Max over ``k`` offsets along ``axis`` (3: columns, 2: rows) of the strided slices
-    ``a[..., t : t + stride*(n-1) + 1 : stride]``, t = 0..k-1, and which offset won (int8).
+def _view(flat, offset, shape, strides):
+    """A strided view into the 1-D array ``flat``, starting at ``offset``; strides in elements.
+
+    Every view built below reaches each element at most once, so writing through one is safe.
+    """
+    item = flat.itemsize
+    return np.lib.stride_tricks.as_strided(flat[offset:], shape, tuple(s * item for s in strides))
+
+
+def _running_max(flat, k, shift, shape, strides):
+    """Max over the k views ``_view(flat, t * shift, shape, strides)``, t = 0..k-1, and which t
+    won (int8: 0..k-1).
 
     Strict ``>`` keeps the first of tied maxima.  "arg = t where better" is written as
     ``arg = max(arg, better * t)`` (t grows, so it exceeds every stored offset): masked writes
     are slow in numpy on random masks, a maximum is not.
     """
-    def sl(t):
-        idx = [slice(None)] * 4
-        idx[axis] = slice(t, t + stride * (n - 1) + 1, stride)
-        return a[tuple(idx)]
-    best = sl(0).copy()
-    arg = np.zeros(best.shape, np.int8 if k < 128 else np.int32)
-    better = np.empty(best.shape, bool)
+    best = _view(flat, 0, shape, strides).copy()
+    arg = np.zeros(shape, np.int8 if k < 128 else np.int32)
+    better = np.empty(shape, bool)
     for t in range(1, k):
-        win = sl(t)
+        win = _view(flat, t * shift, shape, strides)
         np.greater(win, best, out=better)
         np.maximum(arg, better.view(np.int8) * arg.dtype.type(t), out=arg)
         np.maximum(best, win, out=best)
     return best, arg
 
 
-def _scatter_back(g, arg, k, stride, size, axis):
-    """Adjoint of ``_running_max``: send each g to the offset that won, adding where slices
-    overlap (stride < k: one input may win for several outputs)."""
-    shape = list(g.shape)
-    shape[axis] = size
-    out = np.zeros(shape, g.dtype)
-    n = g.shape[axis]
+def _scatter_back(g, arg, k, shift, strides, size, overlap):
+    """Adjoint of ``_running_max``: a zero flat array of ``size`` numbers where each g is sent
+    to the element of view t = arg that won; views overlap when stride < kernel (one input may
+    win for several outputs), and then the contributions are added."""
+    out = np.zeros(size, g.dtype)
     for t in range(k):
-        idx = [slice(None)] * 4
-        idx[axis] = slice(t, t + stride * (n - 1) + 1, stride)
-        dst = out[tuple(idx)]
-        if stride < k:
+        dst = _view(out, t * shift, g.shape, strides)
+        if overlap:
             dst += g * (arg == t)                           # accumulate, never assign
         else:
-            np.multiply(g, arg == t, out=dst)               # disjoint slices: write in place
+            np.multiply(g, arg == t, out=dst)               # disjoint views: write in place
     return out
 
 
 class MaxPool2d(Function):
     """Max is separable: the max of a KH x KW window is the max over its KH rows of each row's
-    max over KW columns.  So the forward is two running maxima -- first along W (every padded
-    row, OW outputs), then along H -- costing KH + KW passes instead of KH * KW, and it saves
-    two small int8 arrays: which column won in each row, which row won in each window.  Taking
-    the first maximum at both stages gives the first maximum in row-major window order (the
-    first row holding the window's max, then the first column in that row), as PyTorch does.
+    max over KW columns.  So the forward is two running maxima -- first along W, then along H
+    -- costing KH + KW passes instead of KH * KW, and it saves two small int8 arrays: which
+    column won in each row, which row won in each window.  Taking the first maximum at both
+    stages gives the first maximum in row-major window order (the first row holding the
+    window's max, then the first column in that row), as PyTorch does.
+
+    Speed: "wide" flat passes.  numpy is slow on many short rows (OW ~ 14 numbers), so both
+    stages run on the padded input flattened to one long array, as if each row went on into
+    the next: padded to Hq x Wq (multiples of the strides, extra rows/columns of -inf), the
+    W-stage output m = (row r, column b) reads ``xp[m*SW + j]``, j < KW -- one strided 1-D view
+    per j -- and the H-stage output (oh, b) of a plane reads the row-maxima ``rows[(oh*SH + i)
+    * Wr + b]``, Wr = Wq/SW -- long runs of Wr numbers (one run, when SH = 1).  Outputs with
+    b >= OW or oh >= OH mix neighbouring rows or planes: they are computed, then thrown away
+    (and get a zero gradient).  The 3x3 stride-1 pools of Inception run ~1.4x faster this way.
     """
 
     @staticmethod
     def forward(ctx, x, k, s, p, o):
         (kh, kw), (sh, sw), (ph, pw), (oh, ow) = k, s, p, o
-        xp = _pad(x, ph, pw, -np.inf)                       # -inf: padding never wins
-        rows, arg_w = _running_max(xp, kw, sw, ow, axis=3)  # (N, C, Hp, OW) row maxima
-        out, arg_h = _running_max(rows, kh, sh, oh, axis=2)  # (N, C, OH, OW)
+        N, C, H, W = x.shape
+        Hq = -(-(H + 2 * ph) // sh) * sh                    # padded size, rounded up to strides
+        Wq = -(-(W + 2 * pw) // sw) * sw
+        xp = _pad(x, (ph, Hq - H - ph), (pw, Wq - W - pw), -np.inf).reshape(-1)  # never wins
+        R, Wr = N * C * Hq, Wq // sw                        # padded rows; row maxima per row
+        n_w = (xp.size - kw) // sw + 1                      # W-stage outputs inside the array
+        rows = np.zeros(R * Wr, x.dtype)                    # the tail n_w: is never a real one
+        rows[:n_w], arg_w = _running_max(xp, kw, 1, (n_w,), (sw,))      # rows[m] = max_j
+        n_h = (R - kh) // sh + 1                            # H-stage output rows inside rows
+        wide, arg_h = _running_max(rows, kh, Wr, (n_h, Wr), (sh * Wr, 1))
+        out = np.empty((N * C * Hq // sh, Wr), x.dtype)
+        out[:n_h] = wide
+        out = out.reshape(N, C, Hq // sh, Wr)[:, :, :oh, :ow].copy()   # the real outputs
         ctx.save_for_backward(arg_h, arg_w)                 # only the winning offsets
-        ctx.geometry, ctx.xshape = (k, s, p, o), x.shape
+        ctx.geometry, ctx.xshape = (k, s, p, (Hq, Wq)), x.shape
         return out
 
     @staticmethod
     def backward(ctx, g):
         arg_h, arg_w = ctx.saved
-        (kh, kw), (sh, sw), (ph, pw), _ = ctx.geometry
+        (kh, kw), (sh, sw), (ph, pw), (Hq, Wq) = ctx.geometry
         N, C, H, W = ctx.xshape
-        g_rows = _scatter_back(g, arg_h, kh, sh, H + 2 * ph, axis=2)     # d out / d rows
-        gxp = _scatter_back(g_rows, arg_w, kw, sw, W + 2 * pw, axis=3)   # d rows / d xp
-        return gxp[:, :, ph:ph + H, pw:pw + W]              # the padding gets no gradient
+        oh, ow = g.shape[2:]
+        Wr, n_h, n_w = Wq // sw, arg_h.shape[0], arg_w.shape[0]
+        g_wide = np.zeros((N, C, Hq // sh, Wr), g.dtype)    # thrown-away outputs: gradient 0
+        g_wide[:, :, :oh, :ow] = g
+        g_wide = g_wide.reshape(-1, Wr)[:n_h]
+        g_rows = _scatter_back(g_wide, arg_h, kh, Wr, (sh * Wr, 1), N * C * Hq * Wr,
+                               overlap=sh < kh)             # d out / d rows
+        gxp = _scatter_back(g_rows[:n_w], arg_w, kw, 1, (sw,), N * C * Hq * Wq,
+                            overlap=sw < kw)                # d rows / d xp
+        return gxp.reshape(N, C, Hq, Wq)[:, :, ph:ph + H, pw:pw + W]   # padding: no gradient
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
