@@ -74,18 +74,27 @@ def _scratch(name, shape, dtype):
     return buf[:size].reshape(shape)
 
 
-def _im2col(xp, KH, KW, stride, dilation, OH, OW):
-    """Padded input (N, C, Hp, Wp) -> contiguous col (C, KH, KW, N, OH, OW).
+def _im2col(xflat, xp_shape, KH, KW, stride, dilation, OH, OWw):
+    """Padded input, flattened -> contiguous "wide" col (C, KH, KW, N, OH, OWw).
 
-    col[c, i, j, n, a, b] = xp[n, c, a*sh + i*dh, b*sw + j*dw].  As a (C*KH*KW, N*OH*OW)
-    matrix each column is one window, and the columns of the whole batch sit side by side,
-    so the layer is ONE big matrix multiply, not N small ones (BLAS runs much closer to its
-    peak on one big product: measured ~1.5-2x on our 2 cores).
+    col[c, i, j, n, a, b] = xp[n, c].flat[(a*sh + i*dh)*Wp + b*sw + j*dw] for every column
+    b < OWw = (Wp - 1)//sw + 1 of the *padded* width, not just the OW real ones (the same
+    "wide rows" as ``_col2im``): with stride 1 each (c, i, j, n) is then ONE run of OH*Wp
+    consecutive numbers of the flattened plane, which numpy copies fast, where OW-sized rows
+    (~14 numbers) would leave it mostly in loop overhead.  Columns b >= OW read into the next
+    row (or the zero tail after the last plane): they give garbage outputs that the caller drops
+    and zero gradients.  As a (C*KH*KW, N*OH*OWw) matrix each column is one window, and the
+    columns of the whole batch sit side by side, so the layer is ONE big matrix multiply, not
+    N small ones (BLAS runs much closer to its peak on one big product: measured ~1.5-3x here).
     """
     (sh, sw), (dh, dw) = stride, dilation
-    win = _sliding(xp, (dh * (KH - 1) + 1, dw * (KW - 1) + 1), axis=(2, 3))  # read-only view
-    win = win[:, :, ::sh, ::sw, ::dh, ::dw][:, :, :OH, :OW]       # (N, C, OH, OW, KH, KW)
-    return np.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3))  # the one im2col copy
+    N, C, Hp, Wp = xp_shape
+    e = xflat.itemsize
+    win = np.lib.stride_tricks.as_strided(                       # (N, C, KH, KW, OH, OWw) view
+        xflat, (N, C, KH, KW, OH, OWw),
+        (C * Hp * Wp * e, Hp * Wp * e, dh * Wp * e, dw * e, sh * Wp * e, sw * e),
+        writeable=False)
+    return np.ascontiguousarray(win.transpose(1, 2, 3, 0, 4, 5))  # the one im2col copy
 
 
 def _col2im(dcol, padded_shape, stride, dilation):
@@ -130,26 +139,34 @@ class Conv2dIm2col(Function):
         O, Cg, KH, KW = w.shape
         G, K = groups, Cg * KH * KW
         (pt, pb), (pl, pr) = padding
-        xp = x
-        if pt or pb or pl or pr:                     # zeros around x, one copy of x
-            xp = _scratch("pad", (N, C, H + pt + pb, W + pl + pr), x.dtype)   # col copies it
-            xp[...] = 0
-            xp[:, :, pt:pt + H, pl:pl + W] = x
-        OH = (xp.shape[2] - dilation[0] * (KH - 1) - 1) // stride[0] + 1
-        OW = (xp.shape[3] - dilation[1] * (KW - 1) - 1) // stride[1] + 1
-        col = _im2col(xp, KH, KW, stride, dilation, OH, OW).reshape(G, K, N * OH * OW)
+        Hp, Wp = H + pt + pb, W + pl + pr
+        OH = (Hp - dilation[0] * (KH - 1) - 1) // stride[0] + 1
+        OW = (Wp - dilation[1] * (KW - 1) - 1) // stride[1] + 1
+        OWw = (Wp - 1) // stride[1] + 1                # "wide" output columns, see _im2col
+        # x with its zero border, flattened, plus a zero tail (Wp numbers) that the wide
+        # columns of the last rows may read
+        xflat = _scratch("pad", (N * C * Hp * Wp + Wp,), x.dtype)
+        xflat[N * C * Hp * Wp:] = 0
+        xp = xflat[:N * C * Hp * Wp].reshape(N, C, Hp, Wp)
+        if pt or pb or pl or pr:
+            xp[:, :, :pt], xp[:, :, Hp - pb:] = 0, 0
+            xp[:, :, :, :pl], xp[:, :, :, Wp - pr:] = 0, 0
+        xp[:, :, pt:pt + H, pl:pl + W] = x
+        M = N * OH * OWw
+        col = _im2col(xflat, xp.shape, KH, KW, stride, dilation, OH, OWw).reshape(G, K, M)
         wm = w.reshape(G, O // G, K)
-        out_cn = _scratch("out", (G, O // G, N * OH * OW), np.result_type(x, w))
-        np.matmul(wm, col, out=out_cn)               # out[g] = W[g] @ col[g]: (O, N*OH*OW)
-        # (O, N, OH, OW) -> NCHW in one pass, adding one bias per filter on the way
+        out_cn = _scratch("out", (G, O // G, M), np.result_type(x, w))
+        np.matmul(wm, col, out=out_cn)               # out[g] = W[g] @ col[g]: (O, N*OH*OWw)
+        # (O, N, OH, OWw) -> NCHW in one pass, dropping the wide columns and adding one bias
+        # per filter on the way
         out = np.empty((N, O, OH, OW), dtype=out_cn.dtype)
-        out_cn = out_cn.reshape(O, N, OH, OW).transpose(1, 0, 2, 3)
+        out_cn = out_cn.reshape(O, N, OH, OWw)[..., :OW].transpose(1, 0, 2, 3)
         if b is None:
             out[...] = out_cn
         else:
             np.add(out_cn, b.reshape(1, O, 1, 1), out=out)
         ctx.save_for_backward(col, wm)
-        ctx.shapes = (x.shape, w.shape, xp.shape)
+        ctx.shapes = (x.shape, w.shape, (N, C, Hp, Wp))
         ctx.params = (stride, padding, dilation)
         return out
 
@@ -165,18 +182,17 @@ class Conv2dIm2col(Function):
         gx = gw = gb = None
         if need_b:
             gb = g.sum(axis=(0, 2, 3))                                 # db = sum of g over n, i, j
+        OWw = (xp_shape[3] - 1) // stride[1] + 1                       # "wide rows", see _im2col
+        gwide = _scratch("gwide", (O, N, OH, OWw), g.dtype)            # g as (O, M), like out,
+        gwide[..., :OW] = g.transpose(1, 0, 2, 3)
+        gwide[..., OW:] = 0                                             # columns b >= OW get 0
+        gwide = gwide.reshape(G, O // G, M)
         if need_w:
-            gt = _scratch("gt", (O, N, OH, OW), g.dtype)
-            gt[...] = g.transpose(1, 0, 2, 3)                         # g as (O, M), like out
-            gw = np.matmul(gt.reshape(G, O // G, M), col.transpose(0, 2, 1))
-            gw = gw.reshape(w_shape)                                  # dW[g] = g[g] @ col[g]^T
+            gw = np.matmul(gwide, col.transpose(0, 2, 1))               # dW[g] = g[g] @ col[g]^T
+            gw = gw.reshape(w_shape)
         if need_x:
-            OWw = (xp_shape[3] - 1) // stride[1] + 1                   # "wide rows", see _col2im
-            gwide = _scratch("gwide", (O, N, OH, OWw), g.dtype)
-            gwide[..., :OW] = g.transpose(1, 0, 2, 3)
-            gwide[..., OW:] = 0                                         # columns b >= OW get 0
-            dcol = _scratch("dcol", (G, K, N * OH * OWw), g.dtype)
-            np.matmul(wm.transpose(0, 2, 1), gwide.reshape(G, O // G, -1), out=dcol)
+            dcol = _scratch("dcol", (G, K, M), g.dtype)
+            np.matmul(wm.transpose(0, 2, 1), gwide, out=dcol)
             dcol = dcol.reshape(x_shape[1], KH, KW, N, OH, OWw)         # dcol[g] = W[g]^T @ g[g]
             dxp = _col2im(dcol, xp_shape, stride, dilation)             # (C, N, Hp, Wp)
             gx = dxp[:, :, pt:pt + x_shape[2], pl:pl + x_shape[3]].transpose(1, 0, 2, 3).copy()
