@@ -188,7 +188,10 @@ class Conv2dIm2col(Function):
         gwide[..., OW:] = 0                                             # columns b >= OW get 0
         gwide = gwide.reshape(G, O // G, M)
         if need_w:
-            gw = np.matmul(gwide, col.transpose(0, 2, 1))               # dW[g] = g[g] @ col[g]^T
+            # dW[g] = g[g] @ col[g]^T, computed as (col[g] @ g[g]^T)^T: the same numbers, but
+            # BLAS runs this orientation 1.5-2x faster here (the long M axis is the inner one
+            # of both operands)
+            gw = np.matmul(col, gwide.transpose(0, 2, 1)).transpose(0, 2, 1)   # (G, Og, K)
             gw = gw.reshape(w_shape)
         if need_x:
             dcol = _scratch("dcol", (G, K, M), g.dtype)
@@ -235,10 +238,11 @@ class Conv2d1x1(Function):
         if need_b:
             gb = gm.sum(axis=(0, 2))                                   # db = sum of g over n, i, j
         if need_w:
-            per_image = _scratch("dw", (N, O, xm.shape[1]), xm.dtype)
-            np.matmul(gm, xm.transpose(0, 2, 1), out=per_image)       # g[n] @ x[n]^T
-            gw = per_image.sum(axis=0)                                # dW = sum over n
-            gw = gw.reshape(w_shape)
+            # dW = sum over n of g[n] @ x[n]^T, computed transposed, x[n] @ g[n]^T: BLAS runs
+            # that orientation ~1.2x faster here
+            per_image = _scratch("dw", (N, xm.shape[1], O), xm.dtype)
+            np.matmul(xm, gm.transpose(0, 2, 1), out=per_image)       # (N, C, O)
+            gw = per_image.sum(axis=0).T.reshape(w_shape)             # dW = sum over n
         if need_x:
             gx = np.matmul(wm.T, gm).reshape(N, -1, OH, OW)            # dx[n] = W^T @ g[n]
             if sh > 1 or sw > 1:                     # skipped pixels did not affect the output
