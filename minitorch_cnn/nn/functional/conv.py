@@ -35,8 +35,12 @@ convolution is ONE matrix multiply (one per group)
 than the single transposing copy of the output.)
 
 The price is memory: every input pixel is copied into up to KH*KW windows.  The windows are
-gathered by ``sliding_window_view``, an overlapping *read-only view* of the padded input (no copy
-until we ask for a contiguous ``col``; never write into such a view: its elements alias).
+gathered through an overlapping *read-only view* of the padded input (what numpy's
+``sliding_window_view`` builds; here ``as_strided(..., writeable=False)`` over the flattened
+planes, see ``_im2col``): no copy until we ask for a contiguous ``col``, and never a write into
+such a view, whose elements alias.  One twist for speed, "wide rows": each window row runs
+over the whole padded width Wp instead of the OW real outputs, so that numpy copies long runs
+instead of rows of ~14 numbers; the few extra output columns are computed and dropped.
 
 Backward reuses the same matrices:  dW = g(O, N*P) @ col^T,  dcol = W^T @ g, and **col2im**
 adds each column back to the pixels it was copied from -- a Python loop over the KH*KW kernel
@@ -54,7 +58,6 @@ import numpy as np
 from ...autograd import Function
 from ...tensor import Tensor
 
-_sliding = np.lib.stride_tricks.sliding_window_view
 _SCRATCH = {}
 
 
