@@ -105,16 +105,13 @@ def _is_tiling(k, s, p):
     return k == s and p == (0, 0)
 
 
-def _offset_table(kh, kw):
-    """Offset number i*KW + j at position (i, j), shaped to broadcast against (N,C,OH,KH,OW,KW)."""
-    return np.arange(kh * kw, dtype=np.int32).reshape(1, 1, 1, kh, 1, kw)
-
-
 # ------------------------------------------------------------------------------ max pool
 def _view(flat, offset, shape, strides):
     """A strided view into the 1-D array ``flat``, starting at ``offset``; strides in elements.
 
-    Every view built below reaches each element at most once, so writing through one is safe.
+    ``as_strided`` does no bounds check: the callers size every view to stay inside ``flat``
+    (the ``n_w`` and ``n_h`` counts in ``MaxPool2d.forward``).  Each view reaches an element at
+    most once, so writing through one is safe.
     """
     item = flat.itemsize
     return np.lib.stride_tricks.as_strided(flat[offset:], shape, tuple(s * item for s in strides))
@@ -180,7 +177,8 @@ class MaxPool2d(Function):
         xp = _pad(x, (ph, Hq - H - ph), (pw, Wq - W - pw), -np.inf).reshape(-1)  # never wins
         R, Wr = N * C * Hq, Wq // sw                        # padded rows; row maxima per row
         n_w = (xp.size - kw) // sw + 1                      # W-stage outputs inside the array
-        rows = np.zeros(R * Wr, x.dtype)                    # the tail n_w: is never a real one
+        rows = np.zeros(R * Wr, x.dtype)                    # rows[n_w:]: past the last full
+                                                            # window, never in a real output
         rows[:n_w], arg_w = _running_max(xp, kw, 1, (n_w,), (sw,))      # rows[m] = max_j
         n_h = (R - kh) // sh + 1                            # H-stage output rows inside rows
         wide, arg_h = _running_max(rows, kh, Wr, (n_h, Wr), (sh * Wr, 1))
