@@ -220,6 +220,45 @@ def test_gradcheck_only_some_inputs_need_grad():
                             [mt.tensor(x, requires_grad=True)])
 
 
+# The general path keeps im2col's col matrix for backward while later convs reuse the padded-input
+# scratch buffer; col must never be a view of that buffer.  (It once was for a 1x1 kernel with
+# padding when N = 1 or C per group = 1: the transposed window view was already contiguous, and
+# the second conv's forward overwrote the first one's windows -> wrong dW.)
+CHAINS = [   # (x shape, conv1 kwargs + weight shape, conv2 weight shape)
+    ((1, 4, 6, 6), dict(groups=2), (2, 2, 1, 1), (3, 2, 3, 3)),
+    ((4, 1, 5, 5), dict(padding=1), (1, 1, 1, 1), (2, 1, 3, 3)),
+    ((1, 3, 5, 4), dict(padding=1), (2, 3, 1, 1), (2, 2, 3, 3)),
+    ((2, 2, 6, 5), dict(padding=1), (3, 2, 3, 3), (2, 3, 1, 1)),
+]
+
+
+@pytest.mark.parametrize("xs,kw1,ws1,ws2", CHAINS, ids=[str(i) for i in range(len(CHAINS))])
+def test_chained_convs_keep_their_own_windows_for_backward(xs, kw1, ws1, ws2):
+    rng = np.random.default_rng(8)
+    x, w1, w2 = (rng.standard_normal(s) for s in (xs, ws1, ws2))
+
+    def net(X, W1, W2):
+        return F.conv2d(F.conv2d(X, W1, **kw1), W2)     # conv2 reuses conv1's scratch
+
+    inputs = [mt.tensor(a, requires_grad=True) for a in (x, w1, w2)]
+    assert mt.gradcheck(net, inputs)
+
+
+def test_nan_in_a_pixel_no_window_reads_stays_out_of_the_gradients():
+    # k=3, stride 2 on 5x6: the windows read columns 0..4; column 5 is never used, so what it
+    # holds must not matter (torch agrees).  A "wide" im2col column reading it gave NaN in dW.
+    rng = np.random.default_rng(9)
+    x, w, b = make(rng, 2, 2, 5, 6, 3, 3, 1, True)
+    clean, grads_clean, _ = run(F.conv2d, x, w, b, stride=2)
+    x[1, 0, 2, 5] = np.nan
+    x[0, 1, 4, 5] = np.inf
+    out, grads, _ = run(F.conv2d, x, w, b, stride=2)
+    np.testing.assert_array_equal(out, clean)
+    for a, c in zip(grads, grads_clean):
+        np.testing.assert_array_equal(np.isfinite(a), np.isfinite(c))
+    np.testing.assert_array_equal(grads[1], grads_clean[1])       # dW untouched
+
+
 # ------------------------------------------------------------------ torch oracle
 @pytest.mark.torch
 @pytest.mark.filterwarnings("ignore:Using padding='same'")

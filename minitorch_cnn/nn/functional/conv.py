@@ -40,9 +40,10 @@ gathered through an overlapping *read-only view* of the padded input (what numpy
 planes, see ``_im2col``): no copy until we ask for a contiguous ``col``, and never a write into
 such a view, whose elements alias.  One twist for speed, "wide rows": each window row runs
 over the whole padded width Wp instead of the OW real outputs, so that numpy copies long runs
-instead of rows of ~14 numbers; the few extra output columns are computed and dropped.
+instead of rows of ~14 numbers; the few extra output columns are computed and dropped (stride 1 only).
 
-Backward reuses the same matrices:  dW = g(O, N*P) @ col^T,  dcol = W^T @ g, and **col2im**
+Backward reuses the same matrices:  dW = g(O, N*P) @ col^T (computed as (col @ g^T)^T, which
+BLAS runs faster here),  dcol = W^T @ g, and **col2im**
 adds each column back to the pixels it was copied from -- a Python loop over the KH*KW kernel
 offsets only, each step adding one strided slice (never a loop over pixels).
 
@@ -80,15 +81,21 @@ def _scratch(name, shape, dtype):
 def _im2col(xflat, xp_shape, KH, KW, stride, dilation, OH, OWw):
     """Padded input, flattened -> contiguous "wide" col (C, KH, KW, N, OH, OWw).
 
-    col[c, i, j, n, a, b] = xp[n, c].flat[(a*sh + i*dh)*Wp + b*sw + j*dw] for every column
-    b < OWw = (Wp - 1)//sw + 1 of the *padded* width, not just the OW real ones (the same
-    "wide rows" as ``_col2im``): with stride 1 each (c, i, j, n) is then ONE run of OH*Wp
-    consecutive numbers of the flattened plane, which numpy copies fast, where OW-sized rows
-    (~14 numbers) would leave it mostly in loop overhead.  Columns b >= OW read into the next
-    row (or the zero tail after the last plane): they give garbage outputs that the caller drops
-    and zero gradients.  As a (C*KH*KW, N*OH*OWw) matrix each column is one window, and the
-    columns of the whole batch sit side by side, so the layer is ONE big matrix multiply, not
-    N small ones (BLAS runs much closer to its peak on one big product: measured ~1.5-3x here).
+    col[c, i, j, n, a, b] = xp[n, c].flat[(a*sh + i*dh)*Wp + b*sw + j*dw].  With stride 1 the
+    columns b run over the whole padded width, OWw = Wp, not just the OW real ones (the same
+    "wide rows" as ``_col2im``): each (c, i, j, n) is then ONE run of OH*Wp consecutive numbers
+    of the flattened plane, which numpy copies fast, where OW-sized rows (~14 numbers) would
+    leave it mostly in loop overhead.  Columns b >= OW read into the next row (or the zero tail
+    after the last plane): they give garbage outputs that the caller drops; their gradient is
+    set to zero, so they add nothing to dx or dW.  As a (C*KH*KW, N*OH*OWw) matrix each column
+    is one window, and the columns of the whole batch sit side by side, so the layer is ONE big
+    matrix multiply, not N small ones (BLAS runs much closer to its peak on one big product:
+    measured ~1.5-3x here).
+
+    Why stride 1 only (``_wide_columns``): then every pixel a garbage column reads is also read
+    by a real window (or is the zero tail), so a NaN or inf that reaches dW through a garbage
+    column (0 * NaN = NaN) would reach it through a real one anyway.  With a stride the real
+    windows skip pixels that garbage columns would read; there OWw = OW and nothing is wide.
     """
     (sh, sw), (dh, dw) = stride, dilation
     N, C, Hp, Wp = xp_shape
@@ -97,7 +104,16 @@ def _im2col(xflat, xp_shape, KH, KW, stride, dilation, OH, OWw):
         xflat, (N, C, KH, KW, OH, OWw),
         (C * Hp * Wp * e, Hp * Wp * e, dh * Wp * e, dw * e, sh * Wp * e, sw * e),
         writeable=False)
-    return np.ascontiguousarray(win.transpose(1, 2, 3, 0, 4, 5))  # the one im2col copy
+    # the one im2col copy.  Always a copy: for some shapes (a 1x1 kernel, N = 1) the transposed
+    # view is already contiguous, and np.ascontiguousarray would hand back the view itself --
+    # into the reused "pad" scratch buffer, which the next conv overwrites before backward
+    return win.transpose(1, 2, 3, 0, 4, 5).copy(order="C")
+
+
+def _wide_columns(Wp, OW, stride):
+    """How many output columns im2col computes per row: the whole padded width with stride 1
+    ("wide rows", see ``_im2col``), else exactly the OW real ones."""
+    return Wp if stride == (1, 1) else OW
 
 
 def _col2im(dcol, padded_shape, stride, dilation):
@@ -108,11 +124,11 @@ def _col2im(dcol, padded_shape, stride, dilation):
 
     Speed trick ("wide rows"): numpy is slow on many short rows (OW ~ 14 numbers each), so we
     work on each padded plane flattened to Hp*Wp numbers.  Output pixel (a, b) of offset (i, j)
-    reads flat position (a*sh + i*dh)*Wp + b*sw + j*dw; letting b run over the *whole* padded
-    width, OWw = (Wp-1)//sw + 1 columns instead of OW, turns each offset's slice into one long
-    run (sh = sw = 1) or long rows.  The extra columns b >= OW spill into the next row, so the
-    caller sets their gradient to 0: they add nothing.  (sh extra rows keep the last slice
-    inside the buffer.)
+    reads flat position (a*sh + i*dh)*Wp + b*sw + j*dw; with stride 1, b runs over the *whole*
+    padded width (OWw = Wp columns instead of OW, see ``_im2col``), which turns each offset's
+    slice into one long run.  The extra columns b >= OW spill into the next row, so the caller
+    sets their gradient to 0: they add nothing.  (With a stride, OWw = OW: rows of sh*Wp
+    numbers; sh extra rows keep the last slice inside the buffer.)
     """
     (sh, sw), (dh, dw) = stride, dilation
     C, KH, KW, N, OH, OWw = dcol.shape
@@ -132,7 +148,8 @@ def _col2im(dcol, padded_shape, stride, dilation):
 class Conv2dIm2col(Function):
     """The general path: any kernel, stride, padding, dilation, groups.
 
-    Matrices (per group g; M = N*OH*OW, the batch's output pixels side by side):
+    Matrices (per group g; M = N*OH*OWw, the batch's output pixels side by side, each row
+    "wide", OWw >= OW columns, see ``_im2col``):
         col[g] (K, M)    W[g] (Og, K)    out[g] = W[g] @ col[g]  (Og, M)
     """
 
@@ -145,7 +162,7 @@ class Conv2dIm2col(Function):
         Hp, Wp = H + pt + pb, W + pl + pr
         OH = (Hp - dilation[0] * (KH - 1) - 1) // stride[0] + 1
         OW = (Wp - dilation[1] * (KW - 1) - 1) // stride[1] + 1
-        OWw = (Wp - 1) // stride[1] + 1                # "wide" output columns, see _im2col
+        OWw = _wide_columns(Wp, OW, stride)            # "wide" output columns, see _im2col
         # x with its zero border, flattened, plus a zero tail (Wp numbers) that the wide
         # columns of the last rows may read
         xflat = _scratch("pad", (N * C * Hp * Wp + Wp,), x.dtype)
@@ -185,7 +202,9 @@ class Conv2dIm2col(Function):
         gx = gw = gb = None
         if need_b:
             gb = g.sum(axis=(0, 2, 3))                                 # db = sum of g over n, i, j
-        OWw = (xp_shape[3] - 1) // stride[1] + 1                       # "wide rows", see _im2col
+        if not (need_w or need_x):
+            return gx, gw, gb
+        OWw = _wide_columns(xp_shape[3], OW, stride)                    # "wide rows", see _im2col
         gwide = _scratch("gwide", (O, N, OH, OWw), g.dtype)            # g as (O, M), like out,
         gwide[..., :OW] = g.transpose(1, 0, 2, 3)
         gwide[..., OW:] = 0                                             # columns b >= OW get 0
@@ -195,7 +214,7 @@ class Conv2dIm2col(Function):
             # BLAS runs this orientation 1.5-2x faster here (the long M axis is the inner one
             # of both operands)
             gw = np.matmul(col, gwide.transpose(0, 2, 1)).transpose(0, 2, 1)   # (G, Og, K)
-            gw = gw.reshape(w_shape)
+            gw = np.ascontiguousarray(gw).reshape(w_shape)
         if need_x:
             dcol = _scratch("dcol", (G, K, M), g.dtype)
             np.matmul(wm.transpose(0, 2, 1), gwide, out=dcol)
@@ -245,7 +264,7 @@ class Conv2d1x1(Function):
             # that orientation ~1.2x faster here
             per_image = _scratch("dw", (N, xm.shape[1], O), xm.dtype)
             np.matmul(xm, gm.transpose(0, 2, 1), out=per_image)       # (N, C, O)
-            gw = per_image.sum(axis=0).T.reshape(w_shape)             # dW = sum over n
+            gw = np.ascontiguousarray(per_image.sum(axis=0).T).reshape(w_shape)  # sum over n
         if need_x:
             gx = np.matmul(wm.T, gm).reshape(N, -1, OH, OW)            # dx[n] = W^T @ g[n]
             if sh > 1 or sw > 1:                     # skipped pixels did not affect the output
