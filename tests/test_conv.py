@@ -244,19 +244,29 @@ def test_chained_convs_keep_their_own_windows_for_backward(xs, kw1, ws1, ws2):
     assert mt.gradcheck(net, inputs)
 
 
-def test_nan_in_a_pixel_no_window_reads_stays_out_of_the_gradients():
-    # k=3, stride 2 on 5x6: the windows read columns 0..4; column 5 is never used, so what it
-    # holds must not matter (torch agrees).  A "wide" im2col column reading it gave NaN in dW.
+# pixels no window reads: with a stride or a dilation they exist, and what they hold must not
+# matter (torch agrees).  "Wide" im2col columns once read them and gave NaN in dW.
+UNREAD = [   # (x shape, weight shape, conv kwargs, pixels set to NaN / inf)
+    ((2, 2, 5, 6), (3, 2, 3, 3), dict(stride=2), [(1, 0, 2, 5), (0, 1, 4, 5)]),  # column 5
+    ((1, 1, 3, 5), (1, 1, 1, 2), dict(dilation=(1, 4)), [(0, 0, 1, 2)]),          # cols 0, 4 read
+    ((1, 1, 4, 3), (1, 1, 2, 2), dict(dilation=(3, 1)), [(0, 0, 1, 0)]),          # rows 0, 3 read
+    ((2, 3, 5, 5), (2, 3, 2, 2), dict(dilation=5, padding=1), [(1, 2, 2, 2), (0, 0, 1, 3)]),
+]
+
+
+@pytest.mark.parametrize("xs,ws,kw,pixels", UNREAD, ids=[str(i) for i in range(len(UNREAD))])
+def test_nan_in_a_pixel_no_window_reads_stays_out_of_the_gradients(xs, ws, kw, pixels):
     rng = np.random.default_rng(9)
-    x, w, b = make(rng, 2, 2, 5, 6, 3, 3, 1, True)
-    clean, grads_clean, _ = run(F.conv2d, x, w, b, stride=2)
-    x[1, 0, 2, 5] = np.nan
-    x[0, 1, 4, 5] = np.inf
-    out, grads, _ = run(F.conv2d, x, w, b, stride=2)
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    clean, grads_clean, _ = run(F.conv2d, x, w, b, **kw)
+    for k, p in enumerate(pixels):
+        x[p] = np.nan if k % 2 == 0 else np.inf
+    out, grads, _ = run(F.conv2d, x, w, b, **kw)
     np.testing.assert_array_equal(out, clean)
-    for a, c in zip(grads, grads_clean):
-        np.testing.assert_array_equal(np.isfinite(a), np.isfinite(c))
     np.testing.assert_array_equal(grads[1], grads_clean[1])       # dW untouched
+    np.testing.assert_array_equal(grads[2], grads_clean[2])
+    for p in pixels:
+        assert grads[0][p] == 0                                    # the pixel does not matter
 
 
 # ------------------------------------------------------------------ torch oracle

@@ -40,19 +40,20 @@ gathered through an overlapping *read-only view* of the padded input (what numpy
 planes, see ``_im2col``): no copy until we ask for a contiguous ``col``, and never a write into
 such a view, whose elements alias.  One twist for speed, "wide rows": each window row runs
 over the whole padded width Wp instead of the OW real outputs, so that numpy copies long runs
-instead of rows of ~14 numbers; the few extra output columns are computed and dropped (stride 1 only).
+instead of rows of ~14 numbers; the few extra output columns are computed and dropped (with
+stride and dilation 1 only).
 
 Backward reuses the same matrices:  dW = g(O, N*P) @ col^T (computed as (col @ g^T)^T, which
-BLAS runs faster here),  dcol = W^T @ g, and **col2im**
-adds each column back to the pixels it was copied from -- a Python loop over the KH*KW kernel
-offsets only, each step adding one strided slice (never a loop over pixels).
+BLAS runs faster here),  dcol = W^T @ g, and **col2im** adds each column back to the pixels it
+was copied from -- a Python loop over the KH*KW kernel offsets only, each step adding one
+strided slice (never a loop over pixels).
 
 **The 1x1 lesson.**  With a 1x1 kernel a window is a single pixel's C channels, so the
 convolution is a per-pixel linear map over channels:  out[n, :, i, j] = W @ x[n, :, i, j] + b.
 im2col would only copy x into itself; ``Conv2d1x1`` skips it: viewing x as (N, C, H*W), the
 whole layer is ``W(O, C) @ x(N, C, HW)`` -> (N, O, HW), already NCHW (here x *is* the col
-matrix of each image, so the batch cannot be put side by side without a copy).  ``conv2d`` picks that path automatically;
-``conv2d_general`` always uses im2col (for tests and benchmarks).
+matrix of each image, so the batch cannot be put side by side without a copy).  ``conv2d``
+picks that path automatically; ``conv2d_general`` always uses im2col (tests and benchmarks).
 """
 import numpy as np
 
@@ -64,7 +65,8 @@ _SCRATCH = {}
 
 def _scratch(name, shape, dtype):
     """A temporary array reused from call to call (contents undefined), for arrays that never
-    leave the function that asked for them.
+    outlive the layer call that asked for them (a view may be returned, e.g. by ``_col2im``, if
+    the caller copies what it keeps before the next call).
 
     Why: the first write to freshly allocated memory makes the OS map and zero every page;
     for the tens of megabytes of im2col temporaries that costs more than the arithmetic
@@ -81,21 +83,22 @@ def _scratch(name, shape, dtype):
 def _im2col(xflat, xp_shape, KH, KW, stride, dilation, OH, OWw):
     """Padded input, flattened -> contiguous "wide" col (C, KH, KW, N, OH, OWw).
 
-    col[c, i, j, n, a, b] = xp[n, c].flat[(a*sh + i*dh)*Wp + b*sw + j*dw].  With stride 1 the
-    columns b run over the whole padded width, OWw = Wp, not just the OW real ones (the same
-    "wide rows" as ``_col2im``): each (c, i, j, n) is then ONE run of OH*Wp consecutive numbers
-    of the flattened plane, which numpy copies fast, where OW-sized rows (~14 numbers) would
-    leave it mostly in loop overhead.  Columns b >= OW read into the next row (or the zero tail
-    after the last plane): they give garbage outputs that the caller drops; their gradient is
-    set to zero, so they add nothing to dx or dW.  As a (C*KH*KW, N*OH*OWw) matrix each column
-    is one window, and the columns of the whole batch sit side by side, so the layer is ONE big
-    matrix multiply, not N small ones (BLAS runs much closer to its peak on one big product:
-    measured ~1.5-3x here).
+    col[c, i, j, n, a, b] = xp[n, c].flat[(a*sh + i*dh)*Wp + b*sw + j*dw].  With stride 1 and
+    dilation 1 the columns b run over the whole padded width, OWw = Wp, not just the OW real ones
+    (the same "wide rows" as ``_col2im``): each (c, i, j, n) is then ONE run of OH*Wp consecutive
+    numbers of the flattened plane, which numpy copies fast, where OW-sized rows (~14 numbers)
+    would leave it mostly in loop overhead.  Columns b >= OW read into the next row (or the zero
+    tail after the last plane): they give garbage outputs that the caller drops; their gradient
+    is set to zero, so they add nothing to dx or dW.  As a (C*KH*KW, N*OH*OWw) matrix each
+    column is one window, and the columns of the whole batch sit side by side, so the layer is
+    ONE big matrix multiply, not N small ones (BLAS runs much closer to its peak on one big
+    product: measured ~1.5-2x here).
 
-    Why stride 1 only (``_wide_columns``): then every pixel a garbage column reads is also read
-    by a real window (or is the zero tail), so a NaN or inf that reaches dW through a garbage
-    column (0 * NaN = NaN) would reach it through a real one anyway.  With a stride the real
-    windows skip pixels that garbage columns would read; there OWw = OW and nothing is wide.
+    Why only with stride 1 and dilation 1 (``_wide_columns``): then the real windows read every
+    pixel of the padded input, so a pixel a garbage column reads is always one the layer uses (or
+    the zero tail).  A NaN or inf there makes dW NaN in torch too; the garbage columns can only
+    spread it to more entries of dW (0 * NaN = NaN).  With a stride or a dilation the real
+    windows skip pixels, whose contents must not matter at all: there OWw = OW, nothing is wide.
     """
     (sh, sw), (dh, dw) = stride, dilation
     N, C, Hp, Wp = xp_shape
@@ -110,10 +113,10 @@ def _im2col(xflat, xp_shape, KH, KW, stride, dilation, OH, OWw):
     return win.transpose(1, 2, 3, 0, 4, 5).copy(order="C")
 
 
-def _wide_columns(Wp, OW, stride):
-    """How many output columns im2col computes per row: the whole padded width with stride 1
-    ("wide rows", see ``_im2col``), else exactly the OW real ones."""
-    return Wp if stride == (1, 1) else OW
+def _wide_columns(Wp, OW, stride, dilation):
+    """How many output columns im2col computes per row: the whole padded width with stride 1 and
+    dilation 1 ("wide rows", see ``_im2col``), else exactly the OW real ones."""
+    return Wp if stride == (1, 1) and dilation == (1, 1) else OW
 
 
 def _col2im(dcol, padded_shape, stride, dilation):
@@ -124,10 +127,10 @@ def _col2im(dcol, padded_shape, stride, dilation):
 
     Speed trick ("wide rows"): numpy is slow on many short rows (OW ~ 14 numbers each), so we
     work on each padded plane flattened to Hp*Wp numbers.  Output pixel (a, b) of offset (i, j)
-    reads flat position (a*sh + i*dh)*Wp + b*sw + j*dw; with stride 1, b runs over the *whole*
-    padded width (OWw = Wp columns instead of OW, see ``_im2col``), which turns each offset's
-    slice into one long run.  The extra columns b >= OW spill into the next row, so the caller
-    sets their gradient to 0: they add nothing.  (With a stride, OWw = OW: rows of sh*Wp
+    reads flat position (a*sh + i*dh)*Wp + b*sw + j*dw; with stride and dilation 1, b runs over
+    the *whole* padded width (OWw = Wp columns instead of OW, see ``_im2col``), which turns each
+    offset's slice into one long run.  The extra columns b >= OW spill into the next row, so the
+    caller sets their gradient to 0: they add nothing.  (Otherwise OWw = OW: rows of sh*Wp
     numbers; sh extra rows keep the last slice inside the buffer.)
     """
     (sh, sw), (dh, dw) = stride, dilation
@@ -162,7 +165,7 @@ class Conv2dIm2col(Function):
         Hp, Wp = H + pt + pb, W + pl + pr
         OH = (Hp - dilation[0] * (KH - 1) - 1) // stride[0] + 1
         OW = (Wp - dilation[1] * (KW - 1) - 1) // stride[1] + 1
-        OWw = _wide_columns(Wp, OW, stride)            # "wide" output columns, see _im2col
+        OWw = _wide_columns(Wp, OW, stride, dilation)  # "wide" output columns, see _im2col
         # x with its zero border, flattened, plus a zero tail (Wp numbers) that the wide
         # columns of the last rows may read
         xflat = _scratch("pad", (N * C * Hp * Wp + Wp,), x.dtype)
@@ -204,7 +207,7 @@ class Conv2dIm2col(Function):
             gb = g.sum(axis=(0, 2, 3))                                 # db = sum of g over n, i, j
         if not (need_w or need_x):
             return gx, gw, gb
-        OWw = _wide_columns(xp_shape[3], OW, stride)                    # "wide rows", see _im2col
+        OWw = _wide_columns(xp_shape[3], OW, stride, dilation)          # see _im2col
         gwide = _scratch("gwide", (O, N, OH, OWw), g.dtype)            # g as (O, M), like out,
         gwide[..., :OW] = g.transpose(1, 0, 2, 3)
         gwide[..., OW:] = 0                                             # columns b >= OW get 0
