@@ -39,12 +39,16 @@ those that follow it in its ``Sequential`` and in each enclosing ``Sequential``:
     Softmax / LogSoftmax (dim 1 or -1 of the (N, O) output) -> the same over dim=1
     ReLU, LeakyReLU, Sigmoid, Tanh, Dropout, Identity -> kept (they act element by element)
 
+and, before the Flatten, an ``AdaptiveAvgPool2d`` (which would squeeze any input to the training
+size, so that nothing slides) becomes the ``AvgPool2d(kernel = stride = H/OH, W/OW)`` it equals
+on ``input_shape``; if its bins there are unequal, that is an error naming it.
+
 Anything else after the Flatten, a ``Linear`` that no Flatten precedes, a second Flatten or a
 Flatten with ``start_dim != 1`` raises a ValueError that names the layer.  The output becomes
 (N, O, OH, OW) instead of (N, O); on ``input_shape`` OH = OW = 1 and the values are those of the
 original.  A non-Sequential module above the head (e.g. ``InceptionLite``, whose forward is
 ``self.head(self.features(x))``) is trusted to pass the head's result through unchanged; this is
-checked numerically on one random input of ``input_shape`` (``check=True``).
+checked numerically on a random batch of ``input_shape`` (``check=True``).
 
 Caveat: the sliding-window reading is exact only for a feature extractor without zero padding.
 With padding, a window evaluated alone sees zeros beyond its border while inside a big image it
@@ -55,8 +59,9 @@ import copy
 import numpy as np
 
 from .autograd import no_grad
-from .nn import (BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Identity, LeakyReLU,
-                 Linear, LogSoftmax, Module, Parameter, ReLU, Sequential, Sigmoid, Softmax, Tanh)
+from .nn import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten,
+                 Identity, LeakyReLU, Linear, LogSoftmax, Module, Parameter, ReLU, Sequential,
+                 Sigmoid, Softmax, Tanh)
 from .tensor import Tensor
 
 __all__ = ["fc_to_conv"]
@@ -66,7 +71,8 @@ ELEMENTWISE = (ReLU, LeakyReLU, Sigmoid, Tanh, Dropout, Identity)
 
 
 def _fail(path, module, why):
-    raise ValueError(f"fc_to_conv: cannot convert layer '{path}' ({module!r}): {why}")
+    where = f"layer '{path}'" if path else "the model itself"
+    raise ValueError(f"fc_to_conv: cannot convert {where} ({module!r}): {why}")
 
 
 def _check_input_shape(input_shape):
@@ -102,24 +108,34 @@ class _Reached(Exception):
     """Raised by the recorder once the Flatten saw its input: the head need not run."""
 
 
-def _flatten_input_shape(model, flatten, input_shape):
-    """Run ``model`` on zeros(1, *input_shape) up to ``flatten``; the shape that reached it."""
-    seen = []
+def _flatten_input_shape(model, flatten, input_shape, watch=()):
+    """Run ``model`` on zeros(1, *input_shape) up to ``flatten``; the shape that reached it, and
+    {id(m): input shape} for the modules in ``watch`` that ran before it."""
+    seen, watched = [], {}
 
     def recorder(x):
         seen.append(tuple(x.shape))
         raise _Reached
+
+    def watcher(m):
+        def forward(x):
+            watched[id(m)] = tuple(x.shape)
+            return type(m).forward(m, x)
+        return forward
     object.__setattr__(flatten, "forward", recorder)
+    for m in watch:
+        object.__setattr__(m, "forward", watcher(m))
     try:
         _run_eval(model, Tensor(np.zeros((1,) + input_shape, _model_dtype(model))))
     except _Reached:
         pass
     except (ValueError, TypeError) as e:
         raise ValueError(f"fc_to_conv: {type(model).__name__} does not run on an input of "
-                         f"shape (1, *{input_shape}): {e}") from e
+                         f"shape {(1,) + input_shape}: {e}") from e
     finally:
-        object.__delattr__(flatten, "forward")
-    return seen
+        for m in (flatten,) + tuple(watch):
+            object.__delattr__(m, "forward")
+    return seen, watched
 
 
 def _find_flatten(model):
@@ -245,6 +261,35 @@ def _convert_tail(container, keys, prefix, st):
         container.add_module(key, new)       # same key: the module tree keeps its names
 
 
+def _adaptive_to_fixed(path, pool, in_shape):
+    """AdaptiveAvgPool2d before the head -> the AvgPool2d it equals on ``input_shape``.
+
+    An adaptive pool always returns the same output size, whatever its input: left as it is, it
+    would squeeze a big picture into one training-sized map, and the converted network would
+    not slide at all.  When its bins are equal (OH divides H, OW divides W) it *is* an
+    ``AvgPool2d(kernel = stride = (H/OH, W/OW))`` on ``input_shape``, and that one slides."""
+    _, _, H, W = in_shape
+    size = pool.output_size if isinstance(pool.output_size, tuple) else (pool.output_size,) * 2
+    oh, ow = (H if size[0] is None else size[0]), (W if size[1] is None else size[1])
+    if H % oh or W % ow:
+        _fail(path, pool, f"on input {in_shape[1:]} its {oh}x{ow} output bins have unequal "
+                          f"sizes ({H}/{oh}, {W}/{ow}), so no fixed AvgPool2d equals it and the "
+                          f"converted network could not slide; choose an output size that "
+                          f"divides the feature map, or use AvgPool2d")
+    k = (H // oh, W // ow)
+    return AvgPool2d(k, stride=k)
+
+
+def _replace(model, path, new):
+    """Put ``new`` where the module at dotted ``path`` is (same key: state_dict keys stay)."""
+    *parents, key = path.split(".")
+    parent = model
+    for k in parents:
+        parent = parent._modules[k]
+    object.__setattr__(new, "training", parent._modules[key].training)
+    parent.add_module(key, new)
+
+
 def fc_to_conv(model, input_shape, check=True):
     """A fully convolutional copy of ``model``, equal to it on inputs of ``input_shape``.
 
@@ -253,7 +298,7 @@ def fc_to_conv(model, input_shape, check=True):
             element-wise layers, inside ``Sequential``s (e.g. ``InceptionLite``, or a flat
             ``Sequential(conv..., Flatten(), Linear(...), ...)``).
         input_shape: (C, H, W) of the inputs the model was built for, e.g. (1, 28, 28).
-        check: run both models once on a random input of ``input_shape`` and raise if they
+        check: run both models once on a random batch of ``input_shape`` and raise if they
             disagree (catches a custom forward that does more than chain its children).
 
     Returns:
@@ -282,16 +327,23 @@ def fc_to_conv(model, input_shape, check=True):
                 if parent._modules[k] is not None for m in parent._modules[k].modules()}
     for p, m in new.named_modules():
         if isinstance(m, Linear) and id(m) not in head_ids:
-            _fail(p, m, "this Linear is not preceded by the Flatten (it is not in the layers "
-                        f"that run after '{path}')")
+            _fail(p, m, f"this Linear is not among the layers known to run after '{path}' "
+                        f"(those after it in its Sequential and in each enclosing plain "
+                        f"Sequential; a custom module or Sequential subclass may run its "
+                        f"children in any order, so it cannot be relied on)")
     if not any(isinstance(m, Linear) for parent, keys, _ in head for k in keys
                if parent._modules[k] is not None for m in parent._modules[k].modules()):
         _fail(path, flatten, "no Linear follows this Flatten: nothing to convert")
 
-    seen = _flatten_input_shape(new, flatten, input_shape)
+    pools = [(p, m) for p, m in new.named_modules()
+             if type(m) is AdaptiveAvgPool2d and id(m) not in head_ids]
+    seen, pool_inputs = _flatten_input_shape(new, flatten, input_shape, [m for _, m in pools])
     if len(seen) != 1 or len(seen[0]) != 4:
         _fail(path, flatten, f"expected it to run once on an (N, C, H, W) feature map for input "
                              f"{input_shape}; it saw {seen or 'nothing'}")
+    for p, m in pools:                       # (those that ran: only they shape the input)
+        if id(m) in pool_inputs:
+            _replace(new, p, _adaptive_to_fixed(p, m, pool_inputs[id(m)]))
     _, C, H, W = seen[0]
     st = _HeadState(C, H, W)
     for parent, keys, prefix in head:
@@ -307,11 +359,16 @@ def fc_to_conv(model, input_shape, check=True):
 
 
 def _check_equal(model, new, input_shape):
-    """Both models on one random input: the converted output must be the original's, (N, O) ->
+    """Both models on one random batch: the converted output must be the original's, (N, O) ->
     (N, O, 1, 1)."""
     dtype = _model_dtype(model)
-    x = Tensor(np.random.default_rng(0).standard_normal((1,) + input_shape).astype(dtype))
-    a = _run_eval(model, x).data
+    # two images: a batch norm without running statistics needs more than one value per channel
+    x = Tensor(np.random.default_rng(0).standard_normal((2,) + input_shape).astype(dtype))
+    try:
+        a = _run_eval(model, x).data
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"fc_to_conv: the original {type(model).__name__} fails on a batch of "
+                         f"input {input_shape}: {e}") from e
     try:
         b = _run_eval(new, x).data
     except (ValueError, TypeError) as e:

@@ -176,7 +176,8 @@ class Scale(nn.Module):
      r"'3' \(Scale\(\)\)"),
     (nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(8, 3), nn.Conv2d(3, 3, 1)),
      r"'3' \(Conv2d"),
-    (nn.Sequential(nn.Linear(4, 4), nn.Flatten(), nn.Linear(16, 3)), r"'0' \(Linear.*not preceded"),
+    (nn.Sequential(nn.Linear(4, 4), nn.Flatten(), nn.Linear(16, 3)),
+     r"'0' \(Linear.*not among the layers known to run after '1'"),
     (nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Linear(2, 3)), r"'2' \(Linear.*not preceded"),
     (nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(2), nn.Linear(4, 3)), r"'1' \(Flatten"),
     (nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.BatchNorm1d(8), nn.Linear(8, 3)),
@@ -188,6 +189,9 @@ class Scale(nn.Module):
     (nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(8, 3), nn.Flatten()),
      r"'3' \(Flatten.*second"),
     (nn.Sequential(nn.Conv2d(1, 2, 3)), r"nothing to convert"),
+    (nn.Linear(16, 3), r"the model itself \(Linear.*not preceded"),
+    (nn.Sequential(nn.Conv2d(1, 2, 2), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(8, 3)),
+     r"'1' \(AdaptiveAvgPool2d.*unequal"),               # 3x3 map into 2x2 bins
 ])
 def test_unconvertible_layers_are_named(model, match):
     with pytest.raises(ValueError, match=match):
@@ -352,7 +356,7 @@ def test_custom_forward_that_breaks_on_4d_is_caught():
 
         def forward(self, x):
             return self.extra(self.body(x))       # a Linear outside any Sequential chain
-    with pytest.raises(ValueError, match=r"'extra' \(Linear.*not preceded"):
+    with pytest.raises(ValueError, match=r"'extra' \(Linear.*not among the layers known"):
         mt.fc_to_conv(FlatOnly(), (1, 4, 4))
 
     class Projects(nn.Module):
@@ -364,3 +368,35 @@ def test_custom_forward_that_breaks_on_4d_is_caught():
             return self.body(x) @ mt.ones(3, 2)    # (N, 3) @ (3, 2): breaks on (N, 3, 1, 1)
     with pytest.raises(ValueError, match="fc_to_conv: the converted Projects"):
         mt.fc_to_conv(Projects(), (1, 4, 4))
+
+
+# ----------------------------------------------------------------------------- adaptive pooling
+# An AdaptiveAvgPool2d squeezes any input to the training size: left alone it would make the
+# converted network answer once per picture instead of once per window.  Where its bins are equal
+# it becomes the AvgPool2d it equals on input_shape, which slides.
+@pytest.mark.parametrize("out_size, features, s", [(2, 3 * 2 * 2, 4), (1, 3, 8),
+                                                   ((2, None), 3 * 2 * 8, (4, 1))])
+def test_adaptive_pool_before_the_head_becomes_a_sliding_avg_pool(out_size, features, s, rng):
+    model = nn.Sequential(nn.Conv2d(2, 3, 3), nn.ReLU(),           # 10x10 -> 8x8
+                          nn.AdaptiveAvgPool2d(out_size), nn.Flatten(),
+                          nn.Linear(features, 4)).double().eval()
+    conv = mt.fc_to_conv(model, (2, 10, 10))
+    assert type(conv[2]) is nn.AvgPool2d and type(model[2]) is nn.AdaptiveAvgPool2d
+    x = rng.standard_normal((3, 2, 10, 10))
+    np.testing.assert_allclose(run(conv, x)[:, :, 0, 0], run(model, x), rtol=1e-12, atol=1e-12)
+    sh, sw = (s, s) if isinstance(s, int) else s                   # total stride of the features
+    big = rng.standard_normal((1, 2, 10 + 2 * sh, 10 + 3 * sw))
+    out = run(conv, big)
+    assert out.shape[2:] == (3, 4)
+    for i in range(3):
+        for j in range(4):
+            win = big[:, :, i * sh:i * sh + 10, j * sw:j * sw + 10]
+            np.testing.assert_allclose(out[:, :, i, j], run(model, win), rtol=1e-10, atol=1e-12)
+
+
+def test_batchnorm1d_without_running_stats_converts(rng):
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(8, 5),
+                          nn.BatchNorm1d(5, track_running_stats=False), nn.Linear(5, 3)).double()
+    conv = mt.fc_to_conv(model, (1, 4, 4))
+    x = rng.standard_normal((6, 1, 4, 4))
+    np.testing.assert_allclose(run(conv, x)[:, :, 0, 0], run(model, x), rtol=1e-10, atol=1e-12)
