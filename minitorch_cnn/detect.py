@@ -21,9 +21,10 @@ suppression removes the weaker of two overlapping answers anyway.
 Then ``fc_to_conv`` turns the classifier into a fully convolutional net; one forward pass over
 the whole canvas gives class scores for every window at stride 4, window (i, j) covering pixels
 [4j, 4i, 4j + 28, 4i + 28].  ``detections_from_maps`` keeps windows whose best class is a digit
-with probability >= ``threshold`` and runs non-maximum suppression: a box survives unless a
-higher-scoring box overlaps it with IoU > ``nms_iou``.  Each survivor's position is refined by the
-probability-weighted mean of the window positions around it that vote for the same label.
+with probability >= ``threshold`` and runs greedy non-maximum suppression: keep the best
+remaining box, drop every box that overlaps it with IoU > ``nms_iou``, repeat.  Each survivor's
+label is the digit that the 3x3 windows around it give the most probability to, and its position
+the mean of those window positions weighted by that label's probability.
 """
 import numpy as np
 
@@ -198,16 +199,21 @@ def class_maps(conv_model, ink, batch_size=8):
     ink = np.asarray(ink, dtype=np.float32)
     single = ink.ndim == 2
     batch = ink[None] if single else ink
-    if batch.ndim != 3 or min(batch.shape[1:]) < WINDOW:
-        raise ValueError(f"class_maps: expected (H, W) or (N, H, W) with H, W >= {WINDOW}, "
-                         f"got shape {ink.shape}")
-    conv_model.eval()
+    if batch.ndim != 3 or len(batch) == 0 or min(batch.shape[1:]) < WINDOW:
+        raise ValueError(f"class_maps: expected (H, W) or (N, H, W) with N >= 1 and H, W >= "
+                         f"{WINDOW}, got shape {ink.shape}")
+    modes = [(m, m.training) for m in conv_model.modules()]
+    conv_model.eval()                        # batch norm: running statistics, dropout: off
     out = []
-    for k in range(0, len(batch), batch_size):
-        logits = conv_model(Tensor(from_ink(batch[k:k + batch_size, None]))).data
-        z = logits - logits.max(1, keepdims=True)                 # softmax over dim 1, stable
-        e = np.exp(z)
-        out.append(e / e.sum(1, keepdims=True))
+    try:
+        for k in range(0, len(batch), batch_size):
+            logits = conv_model(Tensor(from_ink(batch[k:k + batch_size, None]))).data
+            z = logits - logits.max(1, keepdims=True)             # softmax over dim 1, stable
+            e = np.exp(z)
+            out.append(e / e.sum(1, keepdims=True))
+    finally:                                 # leave the caller's model in the mode it was in
+        for m, mode in modes:
+            object.__setattr__(m, "training", mode)
     maps = np.concatenate(out)
     return maps[0] if single else maps
 
@@ -217,9 +223,12 @@ def detections_from_maps(maps, threshold=0.5, nms_iou=0.2, refine=True, vote=Tru
 
     A window is a candidate when its most probable class is a digit with probability >=
     ``threshold``; boxes [4j, 4i, 4j + 28, 4i + 28]; class-agnostic NMS (digits on a canvas do
-    not overlap, so two overlapping boxes are one digit whatever their labels).  ``refine``:
-    move each kept box to the probability-weighted mean position of the 3x3 windows around it,
-    using that label's map (sub-stride accuracy).
+    not overlap, so two overlapping boxes are one digit whatever their labels).  ``vote``: label
+    each kept box with the digit that the 3x3 windows around it give the most probability to
+    (its score: that digit's best probability there), unless that score would fall below
+    ``threshold`` -- then the peak's own label and score stay.  ``refine``: move each kept box
+    to the probability-weighted mean position of the 3x3 windows around it, using that label's
+    map (sub-stride accuracy).  Sorted by score, best first.
     """
     maps = np.asarray(maps)
     if maps.ndim != 3 or maps.shape[0] != NUM_CLASSES:
@@ -237,8 +246,10 @@ def detections_from_maps(maps, threshold=0.5, nms_iou=0.2, refine=True, vote=Tru
         y, x, p = float(STRIDE * i), float(STRIDE * j), float(score[i, j])
         i0, i1, j0, j1 = max(i - 1, 0), min(i + 2, OH), max(j - 1, 0), min(j + 2, OW)
         if vote:          # the label the 3x3 windows around the peak give most probability to
-            c = int(maps[:BACKGROUND, i0:i1, j0:j1].sum((1, 2)).argmax())
-            p = float(maps[c, i0:i1, j0:j1].max())
+            cv = int(maps[:BACKGROUND, i0:i1, j0:j1].sum((1, 2)).argmax())
+            pv = float(maps[cv, i0:i1, j0:j1].max())
+            if pv >= threshold:
+                c, p = cv, pv
         if refine:
             w = maps[c, i0:i1, j0:j1].astype(np.float64)
             y = float(STRIDE * (w.sum(1) @ np.arange(i0, i1)) / w.sum())
@@ -246,7 +257,7 @@ def detections_from_maps(maps, threshold=0.5, nms_iou=0.2, refine=True, vote=Tru
         dets.append({"label": c, "score": p,
                      "box": [round(x, 2), round(y, 2), round(x + WINDOW, 2),
                              round(y + WINDOW, 2)]})
-    return dets
+    return sorted(dets, key=lambda d: -d["score"])           # (a stable sort: ties keep order)
 
 
 # ------------------------------------------------------------------------------ canvases
@@ -257,13 +268,22 @@ def make_canvas(images, labels, rng, size=140, count=(2, 5)):
     Returns (ink canvas (size, size) float32 in [0, 1], ground truth [{"label", "box"}]), each
     box the digit's 28x28 paste box [x0, y0, x0 + 28, y0 + 28].
     """
+    if size < WINDOW or not 0 <= count[0] <= count[1]:
+        raise ValueError(f"make_canvas: need size >= {WINDOW} and 0 <= count[0] <= count[1], got "
+                         f"size={size}, count={count}")
     canvas = np.zeros((size, size), np.float32)
     n = int(rng.integers(count[0], count[1] + 1))
     truth, boxes = [], np.zeros((0, 4))
+    misses = 0
     while len(truth) < n:                  # rejection sampling of positions (a few tries each)
         x0, y0 = rng.integers(0, size - WINDOW + 1, size=2)
         box = np.array([x0, y0, x0 + WINDOW, y0 + WINDOW], dtype=np.float64)
         if len(boxes) and iou(box, boxes).max() > 0:
+            misses += 1                    # a crowded (or too small) canvas: give up, loudly
+            if misses > 10_000:
+                raise ValueError(f"make_canvas: found no free place for digit {len(truth) + 1} "
+                                 f"of {n} on a {size}x{size} canvas in 10,000 tries; use a "
+                                 f"bigger canvas or fewer digits")
             continue
         k = int(rng.integers(len(labels)))
         region = canvas[y0:y0 + WINDOW, x0:x0 + WINDOW]

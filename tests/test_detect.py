@@ -8,8 +8,9 @@ from PIL import Image
 import minitorch_cnn as mt
 from minitorch_cnn.cli import detect as cli
 from minitorch_cnn.data import MNIST, translate
-from minitorch_cnn.detect import (BACKGROUND, NUM_CLASSES, BackgroundMix, detections_from_maps,
-                                  from_ink, iou, make_canvas, match, nms, to_ink)
+from minitorch_cnn.detect import (BACKGROUND, NUM_CLASSES, BackgroundMix, class_maps,
+                                  detections_from_maps, from_ink, iou, make_canvas, match, nms,
+                                  to_ink)
 
 CKPT = cli.DEFAULT_CHECKPOINT
 
@@ -63,6 +64,45 @@ def test_detections_from_maps_boxes_threshold_and_suppression():
     assert detections_from_maps(m, threshold=0.995) == []
     with pytest.raises(ValueError, match=r"expected \(11, OH, OW\)"):
         detections_from_maps(m[:10])
+
+
+def test_vote_never_reports_a_score_below_threshold_and_results_are_best_first():
+    # a 3 at 0.90 surrounded by eight windows that give 5 a little less than half: 5 has more
+    # probability in the neighbourhood (8 * 0.46 > 0.9), but no window is sure of it
+    m = np.zeros((NUM_CLASSES, 3, 20), np.float32)
+    m[BACKGROUND] = 1.0
+
+    def put(i, j, probs):
+        m[:, i, j] = 0
+        for c, p in probs.items():
+            m[c, i, j] = p
+    put(1, 1, {3: 0.90, BACKGROUND: 0.10})
+    for i, j in [(0, 0), (0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1), (2, 2)]:
+        put(i, j, {5: 0.46, BACKGROUND: 0.54})
+    put(1, 15, {8: 0.80, BACKGROUND: 0.20})
+    dets = detections_from_maps(m, threshold=0.5)
+    assert [(d["label"], round(d["score"], 2)) for d in dets] == [(3, 0.9), (8, 0.8)]
+    # where the neighbours are sure enough, the vote wins
+    for i, j in [(0, 0), (0, 1), (0, 2), (1, 0)]:
+        put(i, j, {5: 0.7, BACKGROUND: 0.3})
+    dets = detections_from_maps(m, threshold=0.5)
+    assert [(d["label"], round(d["score"], 2)) for d in dets] == [(8, 0.8), (5, 0.7)]
+
+
+def test_class_maps_keeps_the_model_mode_and_refuses_an_empty_batch():
+    model = mt.nn.Sequential(mt.nn.Conv2d(1, NUM_CLASSES, 28), mt.nn.Dropout(0.5)).train()
+    maps = class_maps(model, np.zeros((2, 30, 33), np.float32))
+    assert maps.shape == (2, NUM_CLASSES, 3, 6) and model.training and model[1].training
+    with pytest.raises(ValueError, match=r"class_maps: expected .*N >= 1"):
+        class_maps(model, np.zeros((0, 30, 30), np.float32))
+
+
+def test_make_canvas_gives_up_loudly_when_the_digits_cannot_fit():
+    images, labels = np.zeros((3, 1, 28, 28), np.float32), np.arange(3)
+    with pytest.raises(ValueError, match="make_canvas: found no free place for digit 2 of 2"):
+        make_canvas(images, labels, np.random.default_rng(0), size=28, count=(2, 2))
+    with pytest.raises(ValueError, match="make_canvas: need size >= 28"):
+        make_canvas(images, labels, np.random.default_rng(0), size=20)
 
 
 def test_match_counts_each_truth_once_and_needs_the_label():
