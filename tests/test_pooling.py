@@ -157,6 +157,30 @@ def test_ties_route_each_window_to_its_first_element():
     np.testing.assert_array_equal(x.grad[0, 0], expected)
 
 
+def test_nan_wins_its_windows_and_takes_their_gradient():
+    # torch propagates a NaN and sends the window's gradient to it (the last NaN in row-major
+    # order when there are several); so do we -- hand-built cases, no torch needed
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    x[0, 0, 1, 1] = x[0, 0, 2, 3] = x[0, 0, 3, 2] = np.nan
+    X = mt.tensor(x, requires_grad=True)
+    y = F.max_pool2d(X, 2)
+    np.testing.assert_array_equal(np.isnan(y.data[0, 0]), [[True, False], [False, True]])
+    y.backward(np.ones((1, 1, 2, 2)))
+    expected = np.zeros((4, 4))
+    expected[1, 1] = expected[1, 3] = 1                   # the NaN; the plain max 7
+    expected[3, 1] = 1                                    # the max 13
+    expected[3, 2] = 1                                    # two NaNs: the last one in row order
+    np.testing.assert_array_equal(X.grad[0, 0], expected)
+
+    X = mt.tensor(x, requires_grad=True)                  # overlapping windows, padding
+    F.max_pool2d(X, 3, 1, 1).backward(np.ones((1, 1, 4, 4)))
+    expected = np.zeros((4, 4))                           # (torch 2.13 gives the same)
+    expected[1, 1] = 6                                    # the 6 windows whose only NaN it is
+    expected[2, 3], expected[3, 2] = 2, 6                 # the last NaN of the others
+    expected[1, 3], expected[3, 1] = 1, 1                 # two windows without a NaN
+    np.testing.assert_array_equal(X.grad[0, 0], expected)
+
+
 def test_padding_never_wins_max_pool():
     a = -np.ones((1, 1, 2, 2)) * 5.0                # all negative: zeros would win if padded 0
     y = F.max_pool2d(mt.tensor(a), 2, 1, 1)

@@ -22,8 +22,11 @@ is why the backward adds (``+=``) rather than assigns.
 
 Max-pool saves only *which* offset won (small int8 arrays), never the windows.  Ties go to the
 first maximum in row-major window order (strict ``>`` while scanning), as in PyTorch, so each
-window sends its gradient to exactly one input.  Max-pool pads with -inf (padding never wins),
-avg-pool with zeros that count in the average (torch's ``count_include_pad=True``).
+window sends its gradient to exactly one input; a NaN wins over everything, as in PyTorch.
+Max-pool pads with -inf, so padding never wins over a real number (only in a window holding
+nothing but -inf, which then sends its gradient into the padding, where torch gives it to the
+window's first real element); avg-pool pads with zeros that count in the average (torch's
+``count_include_pad=True``).
 
 Speed notes.  Masked numpy writes (``np.copyto(..., where=mask)``) are slow on random masks, so
 the arg-max update is branch-free: offsets are scanned in increasing order, so "replace by offset
@@ -124,6 +127,11 @@ def _running_max(flat, k, shift, shape, strides):
     Strict ``>`` keeps the first of tied maxima.  "arg = t where better" is written as
     ``arg = max(arg, better * t)`` (t grows, so it exceeds every stored offset): masked writes
     are slow in numpy on random masks, a maximum is not.
+
+    NaN: ``np.maximum`` propagates it, so the max is NaN as in torch, but ``>`` is False for it
+    and the arg-max would point elsewhere.  Torch sends the gradient to the NaN (the last one
+    in scan order); the rare outputs that are NaN are redone that way, so the common case pays
+    one ``isnan`` check only.
     """
     best = _view(flat, 0, shape, strides).copy()
     arg = np.zeros(shape, np.int8 if k < 128 else np.int32)
@@ -133,6 +141,11 @@ def _running_max(flat, k, shift, shape, strides):
         np.greater(win, best, out=better)
         np.maximum(arg, better.view(np.int8) * arg.dtype.type(t), out=arg)
         np.maximum(best, win, out=best)
+    if np.isnan(best.min()):                 # (min propagates NaN: the cheapest check)
+        nan = np.isnan(best)
+        for t in range(k):                   # the last NaN of each window wins
+            np.copyto(arg, arg.dtype.type(t),
+                      where=nan & np.isnan(_view(flat, t * shift, shape, strides)))
     return best, arg
 
 
@@ -207,7 +220,7 @@ class MaxPool2d(Function):
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
-    """Maximum over each KH x KW window (padding is -inf, so it never wins).
+    """Maximum over each KH x KW window (padding is -inf, so it never wins over a number).
 
     Shape:
         x (N, C, H, W) -> (N, C, OH, OW), OH = floor((H + 2 PH - KH) / SH) + 1 (same for W).
