@@ -181,6 +181,14 @@ def test_nan_wins_its_windows_and_takes_their_gradient():
     np.testing.assert_array_equal(X.grad[0, 0], expected)
 
 
+def test_empty_batch_max_pool():
+    x = mt.zeros(0, 2, 5, 5, requires_grad=True)
+    y = F.max_pool2d(x, 3, 1, 1)
+    assert y.shape == (0, 2, 5, 5)
+    y.sum().backward()
+    assert x.grad.shape == (0, 2, 5, 5)
+
+
 def test_padding_never_wins_max_pool():
     a = -np.ones((1, 1, 2, 2)) * 5.0                # all negative: zeros would win if padded 0
     y = F.max_pool2d(mt.tensor(a), 2, 1, 1)

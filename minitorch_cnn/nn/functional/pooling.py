@@ -141,7 +141,7 @@ def _running_max(flat, k, shift, shape, strides):
         np.greater(win, best, out=better)
         np.maximum(arg, better.view(np.int8) * arg.dtype.type(t), out=arg)
         np.maximum(best, win, out=best)
-    if np.isnan(best.min()):                 # (min propagates NaN: the cheapest check)
+    if best.size and np.isnan(best.min()):   # (min propagates NaN: the cheapest check)
         nan = np.isnan(best)
         for t in range(k):                   # the last NaN of each window wins
             np.copyto(arg, arg.dtype.type(t),
