@@ -185,6 +185,9 @@ class MaxPool2d(Function):
     def forward(ctx, x, k, s, p, o):
         (kh, kw), (sh, sw), (ph, pw), (oh, ow) = k, s, p, o
         N, C, H, W = x.shape
+        ctx.geometry, ctx.xshape = None, x.shape
+        if N * C == 0:                                      # an empty batch: nothing to scan
+            return np.empty((N, C, oh, ow), x.dtype)
         Hq = -(-(H + 2 * ph) // sh) * sh                    # padded size, rounded up to strides
         Wq = -(-(W + 2 * pw) // sw) * sw
         xp = _pad(x, (ph, Hq - H - ph), (pw, Wq - W - pw), -np.inf).reshape(-1)  # never wins
@@ -204,6 +207,8 @@ class MaxPool2d(Function):
 
     @staticmethod
     def backward(ctx, g):
+        if ctx.geometry is None:                            # the empty batch
+            return np.zeros(ctx.xshape, g.dtype)
         arg_h, arg_w = ctx.saved
         (kh, kw), (sh, sw), (ph, pw), (Hq, Wq) = ctx.geometry
         N, C, H, W = ctx.xshape
