@@ -122,9 +122,10 @@ def unbroadcast(grad, shape):
 def topological_order(root):
     """Tensors of ``root``'s graph, every tensor after all of its inputs.
 
-    Depth-first search with an explicit stack: each tensor is pushed once to be expanded and
-    once more (``done=True``) to be emitted after its inputs.  Linear in the graph size, and no
-    recursion, so a chain of any length works.
+    Depth-first search with an explicit stack: a tensor is pushed to be expanded (possibly more
+    than once, if two users reach it before it is expanded; the ``seen`` set makes the extra
+    pushes no-ops) and, when expanded, once more (``done=True``) to be emitted after its inputs.
+    Linear in the graph size, and no recursion, so a chain of any length works.
     """
     order, seen = [], set()
     stack = [(root, False)]

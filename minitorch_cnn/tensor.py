@@ -20,8 +20,10 @@ _FLOATS = (np.float16, np.float32, np.float64)
 def _as_array(data, dtype=None):
     """Convert user input to an ndarray with minitorch's dtype rules.
 
-    Python floats, float lists and everything not already float64 become float32; a float64
-    ndarray stays float64; integers and booleans keep an integer/bool dtype (labels, indices).
+    Python floats and float lists become float32 (like torch); a float ndarray or numpy scalar
+    keeps its dtype (float64 for gradient checks; float16 is kept too, though nothing here is
+    tuned for it); integers and booleans keep an integer/bool dtype (labels, indices); anything
+    else numeric becomes float32.
     """
     if isinstance(data, Tensor):
         data = data.data
@@ -265,7 +267,7 @@ def _raw(x):
 
 # --------------------------------------------------------------------- factories
 def tensor(data, requires_grad=False, dtype=None):
-    """Make a tensor: float data becomes float32 unless it is a float64 ndarray."""
+    """Make a tensor: Python float data becomes float32; a float ndarray keeps its dtype."""
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
