@@ -19,6 +19,9 @@ def atomic_open(path, mode="wb"):
     fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
                                suffix=".tmp")
     try:
+        # mkstemp makes an owner-only (0600) file; give the result the permissions a plain
+        # open() would (or keep those of the file it replaces)
+        os.chmod(tmp, _mode_for(path))
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
@@ -28,6 +31,15 @@ def atomic_open(path, mode="wb"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _mode_for(path):
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)                  # reading the umask means setting it: put it back
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def atomic_write_bytes(path, data):

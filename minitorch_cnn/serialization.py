@@ -25,6 +25,7 @@ Object arrays are refused (they can only be stored by pickling their items), as 
 crash leaves the previous file intact.  ``load`` checks everything and raises ValueError naming
 the file for anything it did not write (random bytes, truncation, a plain npz, pickled members).
 """
+import io
 import json
 import os
 import zipfile
@@ -70,6 +71,9 @@ class _Encoder:
             return x
         if isinstance(x, Tensor):
             return {"array": self._add_array(x.data, where)}
+        if isinstance(x, np.ma.MaskedArray):
+            raise TypeError(f"save: cannot store a masked array at {where}: its mask would be "
+                            f"lost; store .data and .mask (or .filled(value)) instead")
         if isinstance(x, np.ndarray):                       # subclasses come back as ndarray
             return {"array": self._add_array(np.asarray(x), where)}
         if isinstance(x, np.generic):
@@ -171,28 +175,56 @@ def load(path):
             fail("it is not an npz (zip) file")
         f.seek(0)
         try:
-            with np.load(f, allow_pickle=False) as z:
-                names = set(z.files)
-                if STRUCTURE not in names:
-                    fail(f"it has no '{STRUCTURE}' member (a plain npz file, not written by "
-                         f"minitorch_cnn.save?); members: {sorted(names)[:10]}")
-                arrays = {name: z[name] for name in names}      # read all: errors show now
+            arrays = _read_members(f, fail)
         except CheckpointError:
             raise
-        except (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError) as e:
-            fail(f"{type(e).__name__}: {e} (truncated, corrupt, or an array stored with "
-                 f"pickle?)")
+        except Exception as e:                       # noqa: BLE001 -- see _read_members
+            fail(f"{type(e).__name__}: {e} (truncated, corrupt, or an array stored with pickle?)")
     raw = arrays.pop(STRUCTURE)
     if raw.dtype != np.uint8 or raw.ndim != 1:
         fail(f"the structure member has dtype {raw.dtype} and shape {raw.shape}, "
              f"expected 1-d uint8")
     try:
         meta = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        fail(f"the structure member is not valid UTF-8 JSON ({e})")
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        fail(f"the structure member is not valid UTF-8 JSON ({type(e).__name__}: {e})")
     if type(meta) is not dict or meta.get("format") != FORMAT or "root" not in meta:
         fail("the structure member does not describe a minitorch_cnn checkpoint")
     if meta.get("version") != VERSION:
         fail(f"format version {meta.get('version')!r}; this minitorch_cnn reads version "
              f"{VERSION}")
+    try:
+        return _Decoder(arrays, fail).decode(meta["root"])
+    except RecursionError:
+        fail("the structure is nested too deeply")
+
+
+def _read_members(f, fail):
+    """{name: array} for every ``.npy`` member, each read *completely* through ``zipfile``.
+
+    Why not ``np.load``?  It reads an array's bytes lazily and only as many as the (possibly
+    damaged) header asks for, so the zip CRC of a member is never checked: a flipped bit in a
+    shape ``(1000,)`` -> ``(0000,)`` would load as an empty array without a word.  Reading each
+    member whole makes ``zipfile`` verify its CRC, and a header that does not account for every
+    byte is refused.  Anything a damaged file can make the zip or npy readers raise (BadZipFile,
+    RuntimeError, NotImplementedError, tokenizer errors, ...) is turned into a CheckpointError
+    by the caller: in this function every failure means "not a valid checkpoint".
+    """
+    arrays = {}
+    with zipfile.ZipFile(f) as zf:
+        names = zf.namelist()
+        if STRUCTURE + ".npy" not in names:
+            fail(f"it has no '{STRUCTURE}' member (a plain npz file, not written by "
+                 f"minitorch_cnn.save?); members: {sorted(names)[:10]}")
+        for name in names:
+            if not name.endswith(".npy"):
+                fail(f"unexpected member {name!r} (not an .npy array)")
+            data = zf.read(name)                     # checks the member's CRC
+            buf = io.BytesIO(data)
+            arr = np.lib.format.read_array(buf, allow_pickle=False)
+            if buf.tell() != len(data):
+                fail(f"member {name!r}: its header accounts for {buf.tell()} of its "
+                     f"{len(data)} bytes (a damaged header?)")
+            arrays[name[:-len(".npy")]] = arr
+    return arrays
     return _Decoder(arrays, fail).decode(meta["root"])

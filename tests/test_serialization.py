@@ -305,3 +305,69 @@ def test_pickled_member_is_refused_and_never_unpickled(tmp_path):
 ])
 def test_corrupt_structure(structure, arrays, match, tmp_path):
     _expect_bad(_npz_with(tmp_path / "c.npz", structure, **arrays), match)
+
+
+# ------------------------------------------------------------------ damaged files (review)
+def test_a_flipped_bit_anywhere_is_a_checkpoint_error(tmp_path):
+    # np.load reads only as many bytes as a (damaged) header asks for and never checks the zip
+    # CRC: "(1000,)" -> "(0000,)" used to load as an empty array without a word
+    path = tmp_path / "ok.npz"
+    mt.save({"w": np.arange(1000, dtype=np.float32)}, path)
+    raw = path.read_bytes()
+    j = raw.index(b"(1000,)")
+    cd = raw.index(b"PK\x01\x02")                    # the central directory's first entry
+    for k, (pos, bit) in enumerate([(j + 1, 0x01), (j + 6, 0x01), (cd + 8, 0x01),
+                                    (cd + 10, 0x01)]):
+        bad = bytearray(raw)
+        bad[pos] ^= bit
+        p = tmp_path / f"bad{k}.npz"
+        p.write_bytes(bytes(bad))
+        _expect_bad(p, "not a valid minitorch_cnn checkpoint")
+
+
+def test_a_header_that_does_not_cover_its_member_is_refused(tmp_path):
+    # a consistent zip (good CRCs) whose npy header describes fewer bytes than the member holds
+    import io
+    import zipfile
+    head = io.BytesIO()
+    np.lib.format.write_array(head, np.zeros(0, np.float32))
+    structure = io.BytesIO()
+    np.lib.format.write_array(structure, np.frombuffer(
+        b'{"format": "minitorch_cnn.checkpoint", "version": 1, "root": {"array": "arr_0"}}',
+        np.uint8))
+    p = tmp_path / "short_header.npz"
+    with zipfile.ZipFile(p, "w") as z:
+        z.writestr("arr_0.npy", head.getvalue() + b"\x00" * 4000)
+        z.writestr("__minitorch__.npy", structure.getvalue())
+    _expect_bad(p, "header accounts for")
+
+
+def test_non_npy_members_and_deep_structures_are_checkpoint_errors(tmp_path):
+    import zipfile
+    p = tmp_path / "text.npz"
+    with zipfile.ZipFile(p, "w") as z:
+        z.writestr("__minitorch__.npy", "just text")
+    _expect_bad(p, "magic string")
+    deep = ('{"format": "minitorch_cnn.checkpoint", "version": 1, "root": '
+            + '{"list": [' * 3000 + ']}' * 3000 + '}')
+    p = tmp_path / "deep.npz"
+    np.savez(p, __minitorch__=np.frombuffer(deep.encode(), np.uint8))
+    _expect_bad(p, "RecursionError|nested too deeply")
+
+
+def test_masked_arrays_are_refused_not_unmasked(tmp_path):
+    with pytest.raises(TypeError, match=r"save: cannot store a masked array at obj\['x'\]"):
+        mt.save({"x": np.ma.masked_array([1.0, 2.0], mask=[False, True])}, tmp_path / "m.npz")
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_saved_files_get_normal_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        mt.save({"a": 1}, tmp_path / "new.npz")
+        assert (os.stat(tmp_path / "new.npz").st_mode & 0o777) == 0o644
+        os.chmod(tmp_path / "new.npz", 0o640)          # a replaced file keeps its permissions
+        mt.save({"a": 2}, tmp_path / "new.npz")
+        assert (os.stat(tmp_path / "new.npz").st_mode & 0o777) == 0o640
+    finally:
+        os.umask(old)
