@@ -313,7 +313,15 @@ def test_download_all_mirrors_fail(fake, monkeypatch):
     assert all(name + ".gz" in msg for name in NAMES)
     assert str(fake.cache) in msg and "offline" in msg
     assert len(web.calls) == 3 and [mirror_of(u) for u in web.calls] == [0, 1, 2]
-    assert list(fake.cache.iterdir()) == []                    # nothing half-written
+    # nothing half-written (and no empty folder created for a download that never happened)
+    assert not fake.cache.exists() or list(fake.cache.iterdir()) == []
+
+
+def test_download_into_a_file_is_a_clear_error(fake, tmp_path, monkeypatch):
+    monkeypatch.setattr(mnist_mod, "_urlopen", FakeWeb(lambda url: b""))
+    (tmp_path / "not_a_dir").write_text("x")
+    with pytest.raises(MNISTNotFoundError, match="it is a file, not a folder"):
+        MNIST(tmp_path / "not_a_dir")
 
 
 def test_download_only_missing_files(fake, monkeypatch):

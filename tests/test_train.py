@@ -108,3 +108,39 @@ def test_background_resume_reaches_the_same_weights(tmp_path, monkeypatch):
     b = mt.load(resumed / "checkpoint.npz")["model"]
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_resume_refuses_what_it_cannot_continue_exactly(tmp_path, capsys):
+    export = tmp_path / "model.npz"
+    out = run(tmp_path, "one", "--epochs", "1", "--limit", "64", "--export", str(export))
+    ckpt = str(out / "checkpoint.npz")
+    # a model-only export has no optimizer or loader state to continue from
+    with pytest.raises(SystemExit, match="holds a model only"):
+        run(tmp_path, "r1", "--epochs", "1", "--limit", "64", "--resume", str(export))
+    # a different --epochs would keep the old cosine schedule; another optimizer has other state
+    with pytest.raises(SystemExit, match=r"--epochs 1 -> 2"):
+        run(tmp_path, "r2", "--epochs", "2", "--limit", "64", "--resume", ckpt)
+    with pytest.raises(SystemExit, match=r"--optimizer 'adam' -> 'sgd'.*--limit 64 -> 65"):
+        run(tmp_path, "r3", "--epochs", "1", "--limit", "65", "--optimizer", "sgd",
+            "--resume", ckpt)
+    # the same flags: fine (nothing left to train; the saved run is reported)
+    run(tmp_path, "r4", "--epochs", "1", "--limit", "64", "--resume", ckpt)
+    assert "resumed from" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flag, value", [("--limit", "0"), ("--limit", "-5"), ("--epochs", "0"),
+                                         ("--lr", "-1"), ("--lr", "nan"), ("--test-limit", "0"),
+                                         ("--batch-size", "x")])
+def test_bad_numbers_are_refused_by_the_parser(flag, value, capsys):
+    with pytest.raises(SystemExit) as e:
+        train.build_parser().parse_args([flag, value])
+    assert e.value.code == 2 and flag in capsys.readouterr().err
+
+
+def test_unwritable_outputs_fail_before_training(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SystemExit, match="--out .* is a file"):
+        train.main(["--out", str(tmp_path / "file"), "--limit", "32"])
+    with pytest.raises(SystemExit, match="--export .* is a folder"):
+        train.main(["--out", str(tmp_path / "o"), "--limit", "32", "--export", str(tmp_path)])
+    assert not (tmp_path / "o" / "checkpoint.npz").exists()

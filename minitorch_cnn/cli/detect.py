@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
 from ..convert import fc_to_conv
@@ -26,25 +26,13 @@ from ..data import MNIST
 from ..detect import NUM_CLASSES, STRIDE, WINDOW, BACKGROUND, class_maps, \
     detections_from_maps, make_canvas, match
 from ..fileio import atomic_open, atomic_write_text
-from .train import load_model_checkpoint
+from .images import load_gray  # noqa: F401  (part of this module's API: detect.load_gray)
+from .train import load_model_checkpoint, positive_float, positive_int
 
 DEFAULT_CHECKPOINT = (Path(__file__).resolve().parents[2] / "checkpoints"
                       / "inception_lite_background.npz")
 COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
            (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212)]
-
-
-def load_gray(path):
-    """Any picture -> (H, W) float32 in [0, 1]; one clear SystemExit line if it cannot be read."""
-    path = Path(path)
-    if not path.is_file():
-        raise SystemExit(f"error: image {path} does not exist")
-    try:
-        with Image.open(path) as img:
-            img.load()
-            return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise SystemExit(f"error: cannot read image {path}: {e}")
 
 
 def to_mnist_ink(gray):
@@ -160,7 +148,7 @@ def demo(conv, canvases=200, seed=0, threshold=0.5, nms_iou=0.2, size=140, data_
     """Precision and recall on canvases of held-out test digits; also the first canvas."""
     try:
         test = MNIST(root=data_dir, train=False)
-    except (FileNotFoundError, RuntimeError, ValueError) as e:
+    except (OSError, RuntimeError, ValueError) as e:
         raise SystemExit(f"error: {e}")
     rng = np.random.default_rng(seed)
     made = [make_canvas(test.images, test.labels, rng, size) for _ in range(canvases)]
@@ -193,9 +181,9 @@ def build_parser():
                    "probability (brightness) here")
     p.add_argument("--threshold", type=float, default=0.5, help="min. digit probability")
     p.add_argument("--nms-iou", type=float, default=0.2, help="NMS overlap limit")
-    p.add_argument("--scale", type=float, default=1.0,
+    p.add_argument("--scale", type=positive_float, default=1.0,
                    help="resize the picture by this factor first (MNIST digits are ~20 px)")
-    p.add_argument("--canvases", type=int, default=200)
+    p.add_argument("--canvases", type=positive_int, default=200)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None, help="folder with the MNIST files (--demo)")
     return p
@@ -207,8 +195,10 @@ def main(argv=None):
         raise SystemExit("error: give --image IMG or --demo")
     if not 0.0 <= args.threshold <= 1.0 or not 0.0 <= args.nms_iou <= 1.0:
         raise SystemExit("error: --threshold and --nms-iou must lie in [0, 1]")
-    if args.scale <= 0 or args.canvases < 1:
-        raise SystemExit("error: --scale and --canvases must be positive")
+    for flag in ("json", "png", "heatmap"):          # fail before the work, not after it
+        target = getattr(args, flag)
+        if target is not None and Path(target).is_dir():
+            raise SystemExit(f"error: --{flag} {target} is a folder; give a file name")
     gray = load_gray(args.image) if args.image is not None else None
     conv = load_detector(args.checkpoint)
     if args.demo:

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 from ..data import MNIST
-from .train import evaluate, load_model_checkpoint
+from .train import evaluate, load_model_checkpoint, positive_int
 
 
 def confusion_matrix(labels, preds, num_classes=10):
@@ -31,14 +31,14 @@ def main(argv=None):
     p = argparse.ArgumentParser(description="Test accuracy and confusion matrix of a checkpoint")
     p.add_argument("checkpoint")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--limit", type=int, default=None, help="first N test images only")
+    p.add_argument("--limit", type=positive_int, default=None, help="first N test images only")
     args = p.parse_args(argv)
     model, _ = load_model_checkpoint(args.checkpoint)
     try:
         test_set = MNIST(root=args.data_dir, train=False)
-    except (FileNotFoundError, RuntimeError, ValueError) as e:
+    except (OSError, RuntimeError, ValueError) as e:
         raise SystemExit(f"error: {e}")
-    if args.limit:
+    if args.limit is not None:
         test_set = test_set.subset(np.arange(min(args.limit, len(test_set))))
     acc, preds = evaluate(model, test_set)
     counts = confusion_matrix(test_set.labels, preds, model_classes(model))

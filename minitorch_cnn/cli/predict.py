@@ -11,23 +11,13 @@ import argparse
 import sys
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from ..autograd import no_grad
 from ..data.mnist import MEAN as MNIST_MEAN, STD as MNIST_STD
 from ..tensor import Tensor
+from .images import load_gray  # noqa: F401  (part of this module's API: predict.load_gray)
 from .train import load_model_checkpoint
-
-
-def load_gray(path):
-    """A picture as a float array in [0, 1] (H, W); a clear error if it cannot be read."""
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
-    except FileNotFoundError:
-        raise SystemExit(f"error: image {path} does not exist")
-    except (UnidentifiedImageError, OSError) as e:
-        raise SystemExit(f"error: cannot read image {path}: {e}")
 
 
 def prepare_image(gray):

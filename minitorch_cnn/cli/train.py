@@ -34,7 +34,7 @@ try:
 except ImportError:  # pragma: no cover
     resource = None
 
-from .. import nn, optim
+from .. import optim
 from ..autograd import no_grad
 from ..data import MNIST, DataLoader, RandomTranslate
 from ..detect import BackgroundMix, MixedLoader
@@ -45,14 +45,39 @@ from ..serialization import load, save
 from .plot import draw_curves
 
 ARCH = "InceptionLite"
+# the flags that define a run: --resume continues the same run, so they must not change
+RUN_FLAGS = ("epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "seed", "limit",
+             "background")
+
+
+def positive_int(text):
+    """argparse type: an int >= 1 (``--limit 0`` would otherwise read as "no limit")."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def positive_float(text):
+    """argparse type: a finite float > 0."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    if not (np.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
+    return v
 
 
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=None,
+    p.add_argument("--epochs", type=positive_int, default=3)
+    p.add_argument("--batch-size", type=positive_int, default=128)
+    p.add_argument("--lr", type=positive_float, default=None,
                    help="learning rate (default: 1e-3 for adam, 0.05 for sgd)")
     p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
     p.add_argument("--schedule", choices=["cosine", "step", "none"], default="cosine",
@@ -62,9 +87,10 @@ def build_parser():
     p.add_argument("--data-dir", default=None, help="folder with the MNIST files")
     p.add_argument("--out", default="runs/inception_mnist", help="output folder")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
-    p.add_argument("--test-limit", type=int, default=None, help="evaluate on the first N test "
-                   "images only")
+    p.add_argument("--limit", type=positive_int, default=None,
+                   help="train on the first N images only")
+    p.add_argument("--test-limit", type=positive_int, default=None,
+                   help="evaluate on the first N test images only")
     p.add_argument("--resume", default=None, help="checkpoint to continue from")
     p.add_argument("--background", action="store_true",
                    help="add an 11th class (10 = background) for detection on canvases")
@@ -138,36 +164,74 @@ def checkpoint_state(model, opt, sched, loader, epoch, metrics, args):
 def load_model_checkpoint(path, num_classes=10):
     """Load a checkpoint's model; a clear ``SystemExit`` message if it is missing or foreign."""
     path = Path(path)
+    if path.is_dir():
+        raise SystemExit(f"error: checkpoint {path} is a folder, not a file")
     if not path.is_file():
         raise SystemExit(f"error: checkpoint {path} does not exist")
     try:
         state = load(path)
     except (ValueError, OSError) as e:
         raise SystemExit(f"error: cannot read checkpoint {path}: {e}")
-    if not isinstance(state, dict) or state.get("arch") != ARCH or "model" not in state:
+    if (not isinstance(state, dict) or state.get("arch") != ARCH
+            or not isinstance(state.get("model"), dict)):
         raise SystemExit(f"error: {path} is not an {ARCH} checkpoint (arch: "
                          f"{state.get('arch') if isinstance(state, dict) else type(state).__name__})")
-    model = InceptionLite(num_classes=int(state.get("num_classes", num_classes)))
+    classes = state.get("num_classes", num_classes)
+    if type(classes) is not int or classes < 1:
+        raise SystemExit(f"error: {path} has an invalid num_classes: {classes!r}")
+    model = InceptionLite(num_classes=classes)
     try:
         model.load_state_dict(state["model"])
-    except (RuntimeError, ValueError, KeyError) as e:
-        raise SystemExit(f"error: {path} does not match the {ARCH} architecture: {e}")
+    except (RuntimeError, ValueError, KeyError, TypeError) as e:
+        why = str(e)
+        why = why if len(why) <= 300 else why[:300] + " ..."   # one line, not a 2 KB key list
+        raise SystemExit(f"error: {path} does not match the {ARCH} architecture: {why}")
     return model, state
+
+
+def check_resumable(path, state, args):
+    """``--resume`` continues the *same* run: the checkpoint must be a full training checkpoint
+    and the flags that define the run (RUN_FLAGS) must be those it was started with -- a new
+    --epochs, say, would silently keep the old learning-rate schedule."""
+    needed = ("optimizer", "loader", "numpy_rng", "metrics", "epoch", "args")
+    if any(k not in state for k in needed):
+        raise SystemExit(f"error: {path} holds a model only (an --export file?), not a training "
+                         f"checkpoint; --resume needs the checkpoint.npz of a training run")
+    saved = state["args"] if isinstance(state["args"], dict) else {}
+    diff = [f"--{k.replace('_', '-')} {saved.get(k)!r} -> {getattr(args, k)!r}"
+            for k in RUN_FLAGS if saved.get(k) != getattr(args, k)]
+    if diff:
+        raise SystemExit(f"error: --resume continues the run saved in {path}, but these flags "
+                         f"differ from it: {'; '.join(diff)}; use the run's own flags, or start "
+                         f"a new run without --resume")
+
+
+def check_outputs(args):
+    """Fail now, not after an hour of training, on an output path that cannot be written."""
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise SystemExit(f"error: --out {out} is a file; it must be a folder")
+    if args.export is not None and Path(args.export).is_dir():
+        raise SystemExit(f"error: --export {args.export} is a folder; give a file name")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SystemExit(f"error: cannot create --out {out}: {e}")
 
 
 def run(args):
     """Train as ``args`` says; returns the list of per-epoch metrics."""
+    check_outputs(args)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     np.random.seed(args.seed)                  # weight init and dropout masks
     try:
         train_set = MNIST(root=args.data_dir, train=True)
         test_set = MNIST(root=args.data_dir, train=False)
-    except (FileNotFoundError, RuntimeError, ValueError) as e:
+    except (OSError, RuntimeError, ValueError) as e:
         raise SystemExit(f"error: {e}")
-    if args.limit:
+    if args.limit is not None:
         train_set = train_set.subset(np.arange(min(args.limit, len(train_set))))
-    if args.test_limit:
+    if args.test_limit is not None:
         test_set = test_set.subset(np.arange(min(args.test_limit, len(test_set))))
     augment = RandomTranslate(2) if args.augment and not args.background else None
     loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, seed=args.seed,
@@ -185,6 +249,7 @@ def run(args):
         if int(state.get("num_classes", 10)) != num_classes:
             raise SystemExit(f"error: {args.resume} has {state.get('num_classes', 10)} classes, "
                              f"this run trains {num_classes} (--background: 11)")
+        check_resumable(args.resume, state, args)
         opt = make_optimizer(args, model.parameters())
         sched = make_scheduler(args, opt, len(loader))
         opt.load_state_dict(state["optimizer"])
@@ -234,8 +299,6 @@ def peak_rss_mb():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if args.epochs < 1 or args.batch_size < 1:
-        raise SystemExit("error: --epochs and --batch-size must be positive")
     run(args)
     return 0
 

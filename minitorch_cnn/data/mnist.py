@@ -144,7 +144,9 @@ def download_mnist(folder, timeout=30, searched=None):
     otherwise the next mirror is tried. Raises ``MNISTNotFoundError`` if all mirrors fail.
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    if folder.exists() and not folder.is_dir():
+        raise MNISTNotFoundError(f"cannot download MNIST into {folder}: it is a file, not a "
+                                 f"folder")
     for name in MD5:
         if _find_file(folder, name) is not None:
             continue
