@@ -131,7 +131,7 @@ class BatchNorm(Function):
     @staticmethod
     def forward(ctx, x, gamma, beta, running_mean, running_var, training, momentum, eps):
         N, C = x.shape[:2]
-        x3 = x.reshape(N, C, -1)                            # (N, C, L), a view when contiguous
+        x3 = x.reshape(N, C, int(np.prod(x.shape[2:])))     # (N, C, L), a view when contiguous
         M = N * x3.shape[2]
         dt = x.dtype
         # reductions over (N, L): sum over N first (whole rows at a time), then along L
@@ -162,7 +162,7 @@ class BatchNorm(Function):
         (xc,) = ctx.saved
         need_x, need_gamma, need_beta = ctx.needs_input_grad[:3]
         N, C = g.shape[:2]
-        g3 = g.reshape(N, C, -1)
+        g3 = g.reshape(N, C, int(np.prod(g.shape[2:])))
         dt = g.dtype
         k, inv_std, M = ctx.scale, ctx.inv_std, ctx.M                   # k = gamma * inv_std
         sum_g = g3.sum(axis=0).sum(axis=-1)                              # dbeta = sum g

@@ -96,9 +96,12 @@ def _im2col(xflat, xp_shape, KH, KW, stride, dilation, OH, OWw):
 
     Why only with stride 1 and dilation 1 (``_wide_columns``): then the real windows read every
     pixel of the padded input, so a pixel a garbage column reads is always one the layer uses (or
-    the zero tail).  A NaN or inf there makes dW NaN in torch too; the garbage columns can only
-    spread it to more entries of dW (0 * NaN = NaN).  With a stride or a dilation the real
-    windows skip pixels, whose contents must not matter at all: there OWw = OW, nothing is wide.
+    the zero tail).  A NaN or inf there makes dW non-finite in torch too, but a garbage column
+    (gradient 0, and 0 * inf = NaN) would spread it to more entries of dW; so when dW comes out
+    non-finite, backward wipes the garbage columns and multiplies again (likewise dcol when W is
+    non-finite).  The common, finite case pays one check of a small array.  With a stride or a
+    dilation the real windows skip pixels, whose contents must not matter at all: there OWw =
+    OW, nothing is wide.
     """
     (sh, sw), (dh, dw) = stride, dilation
     N, C, Hp, Wp = xp_shape
@@ -217,10 +220,17 @@ class Conv2dIm2col(Function):
             # BLAS runs this orientation 1.5-2x faster here (the long M axis is the inner one
             # of both operands)
             gw = np.matmul(col, gwide.transpose(0, 2, 1)).transpose(0, 2, 1)   # (G, Og, K)
+            if OWw > OW and not np.isfinite(gw).all():
+                # an inf/NaN in x read by a wide column: 0 * inf = NaN would reach dW entries
+                # torch keeps finite.  Rare, so only then: wipe those columns, multiply again
+                col.reshape(G, K, N * OH, OWw)[..., OW:] = 0
+                gw = np.matmul(col, gwide.transpose(0, 2, 1)).transpose(0, 2, 1)
             gw = np.ascontiguousarray(gw).reshape(w_shape)
         if need_x:
             dcol = _scratch("dcol", (G, K, M), g.dtype)
             np.matmul(wm.transpose(0, 2, 1), gwide, out=dcol)
+            if OWw > OW and not np.isfinite(wm).all():       # inf * 0 in the wide columns
+                dcol.reshape(G, K, N * OH, OWw)[..., OW:] = 0
             dcol = dcol.reshape(x_shape[1], KH, KW, N, OH, OWw)         # dcol[g] = W[g]^T @ g[g]
             dxp = _col2im(dcol, xp_shape, stride, dilation)             # (C, N, Hp, Wp)
             gx = dxp[:, :, pt:pt + x_shape[2], pl:pl + x_shape[3]].transpose(1, 0, 2, 3).copy()
@@ -250,7 +260,7 @@ class Conv2d1x1(Function):
             out += b[:, None]
         ctx.save_for_backward(xm, wm)
         ctx.shapes = (x.shape, w.shape, stride)
-        return out.reshape(N, -1, OH, OW)
+        return out.reshape(N, wm.shape[0], OH, OW)
 
     @staticmethod
     def backward(ctx, g):
@@ -269,7 +279,7 @@ class Conv2d1x1(Function):
             np.matmul(xm, gm.transpose(0, 2, 1), out=per_image)       # (N, C, O)
             gw = np.ascontiguousarray(per_image.sum(axis=0).T).reshape(w_shape)  # sum over n
         if need_x:
-            gx = np.matmul(wm.T, gm).reshape(N, -1, OH, OW)            # dx[n] = W^T @ g[n]
+            gx = np.matmul(wm.T, gm).reshape(N, wm.shape[1], OH, OW)   # dx[n] = W^T @ g[n]
             if sh > 1 or sw > 1:                     # skipped pixels did not affect the output
                 full = np.zeros(x_shape, dtype=gx.dtype)
                 full[:, :, ::sh, ::sw] = gx

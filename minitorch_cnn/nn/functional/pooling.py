@@ -152,14 +152,20 @@ def _running_max(flat, k, shift, shape, strides):
 def _scatter_back(g, arg, k, shift, strides, size, overlap):
     """Adjoint of ``_running_max``: a zero flat array of ``size`` numbers where each g is sent
     to the element of view t = arg that won; views overlap when stride < kernel (one input may
-    win for several outputs), and then the contributions are added."""
+    win for several outputs), and then the contributions are added.
+
+    ``g * (arg == t)`` is the fast way to keep only the winners' gradient, but an inf in g times
+    a 0 is NaN where torch has 0; such a g (rare: the cheap min/max check) takes ``np.where``.
+    """
     out = np.zeros(size, g.dtype)
+    finite = g.size == 0 or (np.isfinite(g.min()) and np.isfinite(g.max()))
     for t in range(k):
         dst = _view(out, t * shift, g.shape, strides)
+        won = g * (arg == t) if finite else np.where(arg == t, g, 0)
         if overlap:
-            dst += g * (arg == t)                           # accumulate, never assign
+            dst += won                                      # accumulate, never assign
         else:
-            np.multiply(g, arg == t, out=dst)               # disjoint views: write in place
+            dst[...] = won                                  # disjoint views: write in place
     return out
 
 
@@ -300,19 +306,46 @@ def _bin_matrix(size, out, dtype):
 
 
 class AdaptiveAvgPool2d(Function):
-    """Adaptive average pooling is linear and separable: y[n, c] = A_h @ x[n, c] @ A_w.T."""
+    """Adaptive average pooling is linear and separable: y[n, c] = A_h @ x[n, c] @ A_w.T.
+
+    Exact only for finite numbers: the zeros of A times an inf give NaN in bins that do not
+    contain it.  So a non-finite input (or gradient) takes ``_bin_loop``, one slice per bin.
+    """
 
     @staticmethod
     def forward(ctx, x, out_hw):
         H, W = x.shape[2:]
         ctx.A = (_bin_matrix(H, out_hw[0], x.dtype), _bin_matrix(W, out_hw[1], x.dtype))
+        ctx.shape = x.shape
         Ah, Aw = ctx.A
+        if not np.isfinite(x).all():
+            return _bin_loop(x, out_hw)
         return Ah @ x @ Aw.T                                # (OH,H) @ (N,C,H,W) @ (W,OW)
 
     @staticmethod
     def backward(ctx, g):
         Ah, Aw = ctx.A
+        if not np.isfinite(g).all():
+            return _bin_loop(g, g.shape[2:], ctx.shape)
         return Ah.T @ g @ Aw                                # dx = A_h^T g A_w
+
+
+def _bin_loop(a, out_hw, x_shape=None):
+    """Adaptive pooling bin by bin (a loop over output pixels: only for non-finite data).
+    Forward (x_shape None): the mean of each bin.  Backward: each g spread evenly over its bin."""
+    oh, ow = out_hw
+    H, W = (a.shape if x_shape is None else x_shape)[2:]
+    out = (np.empty(a.shape[:2] + (oh, ow), a.dtype) if x_shape is None
+           else np.zeros(x_shape, a.dtype))
+    for i in range(oh):
+        h0, h1 = (i * H) // oh, -((-(i + 1) * H) // oh)
+        for j in range(ow):
+            w0, w1 = (j * W) // ow, -((-(j + 1) * W) // ow)
+            if x_shape is None:
+                out[:, :, i, j] = a[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
+            else:
+                out[:, :, h0:h1, w0:w1] += a[:, :, i:i + 1, j:j + 1] / ((h1 - h0) * (w1 - w0))
+    return out
 
 
 def adaptive_avg_pool2d(x, output_size):
