@@ -85,6 +85,7 @@ BROKEN = {
     "wrong dims": (encode_idx(np.zeros((2, 2), np.uint8), dims=(3, 3)), "3 x 3"),
     "header cut": (GOOD[:9], "header"),
     "too short": (b"\x00\x00", "too short"),
+    "65 dims": (b"\x00\x00\x08\x41" + b"\x00\x00\x00\x01" * 65 + b"\x07", "at most 64"),
 }
 
 

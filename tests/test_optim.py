@@ -345,6 +345,13 @@ def test_load_state_dict_errors_leave_the_optimizer_unchanged():
         other.load_state_dict(bad)
     with pytest.raises(ValueError, match="expected a dict with keys"):
         other.load_state_dict({"state": {}})
+    with pytest.raises(ValueError, match="'state' must be a dict of per-parameter dicts"):
+        other.load_state_dict({"state": [], "param_groups": sd["param_groups"]})
+    ps_sgd, sgd = _two_group_opt(SGD, dict(lr=0.1, momentum=0.9))
+    _steps(ps_sgd, sgd, None, 0, 1)
+    with pytest.raises(ValueError, match=r"Adam.load_state_dict: parameter group 0 .* lacks "
+                                         r"\['betas', 'eps'\].*another optimizer type"):
+        other.load_state_dict(sgd.state_dict())
     assert other.state == {}
 
 

@@ -83,6 +83,8 @@ def parse_idx(content, name="<bytes>"):
         fail(f"header declares {ndim} dimensions ({header_len} header bytes) but the file "
              f"has only {len(content)} bytes")
     dims = struct.unpack(f">{ndim}I", content[4:header_len])
+    if ndim > 64:                                         # numpy's limit (NPY_MAXDIMS)
+        fail(f"{ndim} dimensions; numpy arrays have at most 64")
 
     dtype = IDX_DTYPES[code]
     expected = math.prod(dims) * dtype.itemsize          # prod(()) == 1: a 0-d scalar

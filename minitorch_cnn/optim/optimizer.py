@@ -168,6 +168,15 @@ class Optimizer:
                 raise ValueError(f"{name}: parameter group {i} has {len(saved['params'])} "
                                  f"parameters in the state dict but {len(mine['params'])} here")
             by_index.update(zip((int(k) for k in saved["params"]), mine["params"]))
+        if not isinstance(state_dict["state"], dict) or not all(
+                isinstance(s, dict) for s in state_dict["state"].values()):
+            raise ValueError(f"{name}: 'state' must be a dict of per-parameter dicts")
+        for i, (mine, saved) in enumerate(zip(self.param_groups, saved_groups)):
+            missing = sorted(k for k in mine if k != "params" and k not in saved)
+            if missing:
+                raise ValueError(f"{name}: parameter group {i} of the state dict lacks "
+                                 f"{missing}, settings this {self._name} needs (a state dict "
+                                 f"of another optimizer type?)")
         new_state = {}
         for key, s in state_dict["state"].items():
             if int(key) not in by_index:
