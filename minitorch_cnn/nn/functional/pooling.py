@@ -161,11 +161,12 @@ def _scatter_back(g, arg, k, shift, strides, size, overlap):
     finite = g.size == 0 or (np.isfinite(g.min()) and np.isfinite(g.max()))
     for t in range(k):
         dst = _view(out, t * shift, g.shape, strides)
-        won = g * (arg == t) if finite else np.where(arg == t, g, 0)
-        if overlap:
-            dst += won                                      # accumulate, never assign
+        if not finite:
+            dst += np.where(arg == t, g, 0)
+        elif overlap:
+            dst += g * (arg == t)                           # accumulate, never assign
         else:
-            dst[...] = won                                  # disjoint views: write in place
+            np.multiply(g, arg == t, out=dst)               # disjoint views: write in place
     return out
 
 
