@@ -1,8 +1,9 @@
 """inf and NaN go where torch sends them, and nowhere else.
 
-The fast formulations (multiplying by a 0/1 mask, by a matrix of bin weights, "wide" im2col
-columns with gradient 0) all meet 0 * inf = NaN; each op keeps a fast path for finite data and a
-select-based one for the rest.  Expected values are worked out by hand (torch 2.13 agrees).
+The fast formulations (multiplying by a 0/1 mask, by a matrix of bin weights; once also "wide"
+im2col columns with gradient 0) all meet 0 * inf = NaN; each op keeps a fast path for finite
+data and a select-based one for the rest.  Expected values are worked out by hand (torch 2.13
+agrees).
 """
 import warnings
 

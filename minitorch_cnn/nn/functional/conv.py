@@ -38,10 +38,7 @@ The price is memory: every input pixel is copied into up to KH*KW windows.  The 
 gathered through an overlapping *read-only view* of the padded input (what numpy's
 ``sliding_window_view`` builds; here ``as_strided(..., writeable=False)`` over the flattened
 planes, see ``_im2col``): no copy until we ask for a contiguous ``col``, and never a write into
-such a view, whose elements alias.  One twist for speed, "wide rows": each window row runs
-over the whole padded width Wp instead of the OW real outputs, so that numpy copies long runs
-instead of rows of ~14 numbers; the few extra output columns are computed and dropped (with
-stride and dilation 1 only).
+such a view, whose elements alias.
 
 Backward reuses the same matrices:  dW = g(O, N*P) @ col^T (computed as (col @ g^T)^T, which
 BLAS runs faster here),  dcol = W^T @ g, and **col2im** adds each column back to the pixels it
@@ -80,34 +77,25 @@ def _scratch(name, shape, dtype):
     return buf[:size].reshape(shape)
 
 
-def _im2col(xflat, xp_shape, KH, KW, stride, dilation, OH, OWw):
-    """Padded input, flattened -> contiguous "wide" col (C, KH, KW, N, OH, OWw).
+def _im2col(xflat, xp_shape, KH, KW, stride, dilation, OH, OW):
+    """Padded input, flattened -> contiguous col (C, KH, KW, N, OH, OW).
 
-    col[c, i, j, n, a, b] = xp[n, c].flat[(a*sh + i*dh)*Wp + b*sw + j*dw].  With stride 1 and
-    dilation 1 the columns b run over the whole padded width, OWw = Wp, not just the OW real ones
-    (the same "wide rows" as ``_col2im``): each (c, i, j, n) is then ONE run of OH*Wp consecutive
-    numbers of the flattened plane, which numpy copies fast, where OW-sized rows (~14 numbers)
-    would leave it mostly in loop overhead.  Columns b >= OW read into the next row (or the zero
-    tail after the last plane): they give garbage outputs that the caller drops; their gradient
-    is set to zero, so they add nothing to dx or dW.  As a (C*KH*KW, N*OH*OWw) matrix each
-    column is one window, and the columns of the whole batch sit side by side, so the layer is
-    ONE big matrix multiply, not N small ones (BLAS runs much closer to its peak on one big
-    product: measured ~1.5-2x here).
+    col[c, i, j, n, a, b] = xp[n, c, a*sh + i*dh, b*sw + j*dw]: one read-only strided view of
+    the padded input with six axes (no copy yet), then the one copy that makes it contiguous.
+    As a (C*KH*KW, N*OH*OW) matrix each column is one window, and the columns of the whole batch
+    sit side by side, so the layer is ONE big matrix multiply, not N small ones (BLAS runs much
+    closer to its peak on one big product: measured ~1.5-2x here).
 
-    Why only with stride 1 and dilation 1 (``_wide_columns``): then the real windows read every
-    pixel of the padded input, so a pixel a garbage column reads is always one the layer uses (or
-    the zero tail).  A NaN or inf there makes dW non-finite in torch too, but a garbage column
-    (gradient 0, and 0 * inf = NaN) would spread it to more entries of dW; so when dW comes out
-    non-finite, backward wipes the garbage columns and multiplies again (likewise dcol when W is
-    non-finite).  The common, finite case pays one check of a small array.  With a stride or a
-    dilation the real windows skip pixels, whose contents must not matter at all: there OWw =
-    OW, nothing is wide.
+    (We also tried "wide rows" -- windows running on over the whole padded width, so that numpy
+    copies long runs, the extra columns computed and dropped.  Measured side by side it was no
+    faster on Inception-lite's layers, ~25 % slower on the 1-channel stem, 1-3 % slower over a
+    training step, and it let an inf in a dropped column turn gradients into NaN; so it went.)
     """
     (sh, sw), (dh, dw) = stride, dilation
     N, C, Hp, Wp = xp_shape
     e = xflat.itemsize
-    win = np.lib.stride_tricks.as_strided(                       # (N, C, KH, KW, OH, OWw) view
-        xflat, (N, C, KH, KW, OH, OWw),
+    win = np.lib.stride_tricks.as_strided(                       # (N, C, KH, KW, OH, OW) view
+        xflat, (N, C, KH, KW, OH, OW),
         (C * Hp * Wp * e, Hp * Wp * e, dh * Wp * e, dw * e, sh * Wp * e, sw * e),
         writeable=False)
     # the one im2col copy.  Always a copy: for some shapes (a 1x1 kernel, N = 1) the transposed
@@ -116,46 +104,29 @@ def _im2col(xflat, xp_shape, KH, KW, stride, dilation, OH, OWw):
     return win.transpose(1, 2, 3, 0, 4, 5).copy(order="C")
 
 
-def _wide_columns(Wp, OW, stride, dilation):
-    """How many output columns im2col computes per row: the whole padded width with stride 1 and
-    dilation 1 ("wide rows", see ``_im2col``), else exactly the OW real ones."""
-    return Wp if stride == (1, 1) and dilation == (1, 1) else OW
-
-
 def _col2im(dcol, padded_shape, stride, dilation):
     """Adjoint of ``_im2col``: add every column entry back to the pixel it came from.
 
-    dcol (C, KH, KW, N, OH, OWw) -> dxp (C, N, Hp, Wp).  Windows overlap, so a pixel collects
-    several contributions; one slice per kernel offset (i, j) adds them all at once.
-
-    Speed trick ("wide rows"): numpy is slow on many short rows (OW ~ 14 numbers each), so we
-    work on each padded plane flattened to Hp*Wp numbers.  Output pixel (a, b) of offset (i, j)
-    reads flat position (a*sh + i*dh)*Wp + b*sw + j*dw; with stride and dilation 1, b runs over
-    the *whole* padded width (OWw = Wp columns instead of OW, see ``_im2col``), which turns each
-    offset's slice into one long run.  The extra columns b >= OW spill into the next row, so the
-    caller sets their gradient to 0: they add nothing.  (Otherwise OWw = OW: rows of sh*Wp
-    numbers; sh extra rows keep the last slice inside the buffer.)
+    dcol (C, KH, KW, N, OH, OW) -> dxp (C, N, Hp, Wp).  Windows overlap, so a pixel collects
+    several contributions; one strided slice per kernel offset (i, j) adds them all at once:
+    offset (i, j) of window (a, b) is padded pixel (a*sh + i*dh, b*sw + j*dw).
     """
     (sh, sw), (dh, dw) = stride, dilation
-    C, KH, KW, N, OH, OWw = dcol.shape
+    C, KH, KW, N, OH, OW = dcol.shape
     Hp, Wp = padded_shape[2:]
-    flat = _scratch("col2im", (C, N, (Hp + sh) * Wp), dcol.dtype)
-    flat[...] = 0
+    dxp = _scratch("col2im", (C, N, Hp, Wp), dcol.dtype)
+    dxp[...] = 0
     for i in range(KH):
         for j in range(KW):
-            off = i * dh * Wp + j * dw               # flat position of window (0, 0)'s pixel (i, j)
-            # rows of sh*Wp numbers, one per output row a; keep every sw-th: b*sw, b < OWw
-            # (reshape of a slice of a contiguous axis is always a view, so += writes into flat)
-            dst = flat[:, :, off:off + OH * sh * Wp].reshape(C, N, OH, sh * Wp)
-            dst[:, :, :, :(OWw - 1) * sw + 1:sw] += dcol[:, i, j]
-    return flat.reshape(C, N, Hp + sh, Wp)[:, :, :Hp]       # a view of the scratch buffer
+            dxp[:, :, i * dh:i * dh + (OH - 1) * sh + 1:sh,
+                j * dw:j * dw + (OW - 1) * sw + 1:sw] += dcol[:, i, j]
+    return dxp                                              # the scratch buffer itself
 
 
 class Conv2dIm2col(Function):
     """The general path: any kernel, stride, padding, dilation, groups.
 
-    Matrices (per group g; M = N*OH*OWw, the batch's output pixels side by side, each row
-    "wide", OWw >= OW columns, see ``_im2col``):
+    Matrices (per group g; M = N*OH*OW, the batch's output pixels side by side):
         col[g] (K, M)    W[g] (Og, K)    out[g] = W[g] @ col[g]  (Og, M)
     """
 
@@ -168,25 +139,20 @@ class Conv2dIm2col(Function):
         Hp, Wp = H + pt + pb, W + pl + pr
         OH = (Hp - dilation[0] * (KH - 1) - 1) // stride[0] + 1
         OW = (Wp - dilation[1] * (KW - 1) - 1) // stride[1] + 1
-        OWw = _wide_columns(Wp, OW, stride, dilation)  # "wide" output columns, see _im2col
-        # x with its zero border, flattened, plus a zero tail (Wp numbers) that the wide
-        # columns of the last rows may read
-        xflat = _scratch("pad", (N * C * Hp * Wp + Wp,), x.dtype)
-        xflat[N * C * Hp * Wp:] = 0
-        xp = xflat[:N * C * Hp * Wp].reshape(N, C, Hp, Wp)
+        xflat = _scratch("pad", (N * C * Hp * Wp,), x.dtype)    # x with its zero border
+        xp = xflat.reshape(N, C, Hp, Wp)
         if pt or pb or pl or pr:
             xp[:, :, :pt], xp[:, :, Hp - pb:] = 0, 0
             xp[:, :, :, :pl], xp[:, :, :, Wp - pr:] = 0, 0
         xp[:, :, pt:pt + H, pl:pl + W] = x
-        M = N * OH * OWw
-        col = _im2col(xflat, xp.shape, KH, KW, stride, dilation, OH, OWw).reshape(G, K, M)
+        M = N * OH * OW
+        col = _im2col(xflat, xp.shape, KH, KW, stride, dilation, OH, OW).reshape(G, K, M)
         wm = w.reshape(G, O // G, K)
         out_cn = _scratch("out", (G, O // G, M), np.result_type(x, w))
-        np.matmul(wm, col, out=out_cn)               # out[g] = W[g] @ col[g]: (O, N*OH*OWw)
-        # (O, N, OH, OWw) -> NCHW in one pass, dropping the wide columns and adding one bias
-        # per filter on the way
+        np.matmul(wm, col, out=out_cn)               # out[g] = W[g] @ col[g]: (O, N*OH*OW)
+        # (O, N, OH, OW) -> NCHW in one pass, adding one bias per filter on the way
         out = np.empty((N, O, OH, OW), dtype=out_cn.dtype)
-        out_cn = out_cn.reshape(O, N, OH, OWw)[..., :OW].transpose(1, 0, 2, 3)
+        out_cn = out_cn.reshape(O, N, OH, OW).transpose(1, 0, 2, 3)
         if b is None:
             out[...] = out_cn
         else:
@@ -210,28 +176,19 @@ class Conv2dIm2col(Function):
             gb = g.sum(axis=(0, 2, 3))                                 # db = sum of g over n, i, j
         if not (need_w or need_x):
             return gx, gw, gb
-        OWw = _wide_columns(xp_shape[3], OW, stride, dilation)          # see _im2col
-        gwide = _scratch("gwide", (O, N, OH, OWw), g.dtype)            # g as (O, M), like out,
-        gwide[..., :OW] = g.transpose(1, 0, 2, 3)
-        gwide[..., OW:] = 0                                             # columns b >= OW get 0
-        gwide = gwide.reshape(G, O // G, M)
+        gm = _scratch("gm", (O, N, OH, OW), g.dtype)                   # g as (O, M), like out
+        gm[...] = g.transpose(1, 0, 2, 3)
+        gm = gm.reshape(G, O // G, M)
         if need_w:
             # dW[g] = g[g] @ col[g]^T, computed as (col[g] @ g[g]^T)^T: the same numbers, but
             # BLAS runs this orientation 1.5-2x faster here (the long M axis is the inner one
             # of both operands)
-            gw = np.matmul(col, gwide.transpose(0, 2, 1)).transpose(0, 2, 1)   # (G, Og, K)
-            if OWw > OW and not np.isfinite(gw).all():
-                # an inf/NaN in x read by a wide column: 0 * inf = NaN would reach dW entries
-                # torch keeps finite.  Rare, so only then: wipe those columns, multiply again
-                col.reshape(G, K, N * OH, OWw)[..., OW:] = 0
-                gw = np.matmul(col, gwide.transpose(0, 2, 1)).transpose(0, 2, 1)
+            gw = np.matmul(col, gm.transpose(0, 2, 1)).transpose(0, 2, 1)      # (G, Og, K)
             gw = np.ascontiguousarray(gw).reshape(w_shape)
         if need_x:
             dcol = _scratch("dcol", (G, K, M), g.dtype)
-            np.matmul(wm.transpose(0, 2, 1), gwide, out=dcol)
-            if OWw > OW and not np.isfinite(wm).all():       # inf * 0 in the wide columns
-                dcol.reshape(G, K, N * OH, OWw)[..., OW:] = 0
-            dcol = dcol.reshape(x_shape[1], KH, KW, N, OH, OWw)         # dcol[g] = W[g]^T @ g[g]
+            np.matmul(wm.transpose(0, 2, 1), gm, out=dcol)              # dcol[g] = W[g]^T @ g[g]
+            dcol = dcol.reshape(x_shape[1], KH, KW, N, OH, OW)
             dxp = _col2im(dcol, xp_shape, stride, dilation)             # (C, N, Hp, Wp)
             gx = dxp[:, :, pt:pt + x_shape[2], pl:pl + x_shape[3]].transpose(1, 0, 2, 3).copy()
         return gx, gw, gb
