@@ -198,8 +198,10 @@ def check_resumable(path, state, args):
         raise SystemExit(f"error: {path} holds a model only (an --export file?), not a training "
                          f"checkpoint; --resume needs the checkpoint.npz of a training run")
     saved = state["args"] if isinstance(state["args"], dict) else {}
-    diff = [f"--{k.replace('_', '-')} {saved.get(k)!r} -> {getattr(args, k)!r}"
-            for k in RUN_FLAGS if saved.get(k) != getattr(args, k)]
+    defaults = build_parser()                # a flag an older checkpoint lacks had its default
+    diff = [f"--{k.replace('_', '-')} {saved.get(k, defaults.get_default(k))!r} -> "
+            f"{getattr(args, k)!r}"
+            for k in RUN_FLAGS if saved.get(k, defaults.get_default(k)) != getattr(args, k)]
     if diff:
         raise SystemExit(f"error: --resume continues the run saved in {path}, but these flags "
                          f"differ from it: {'; '.join(diff)}; use the run's own flags, or start "
