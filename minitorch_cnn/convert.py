@@ -61,7 +61,8 @@ import numpy as np
 from .autograd import no_grad
 from .nn import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten,
                  Identity, LeakyReLU, Linear, LogSoftmax, Module, Parameter, ReLU, Sequential,
-                 Sigmoid, Softmax, Tanh)
+                 Sigmoid, Softmax, Tanh, evaluating)
+from .nn.functional.pooling import adaptive_output_size
 from .tensor import Tensor
 
 __all__ = ["fc_to_conv"]
@@ -94,14 +95,8 @@ def _model_dtype(model):
 
 def _run_eval(model, x):
     """``model(x)`` in eval mode without autograd; every module's own mode flag is restored."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        with no_grad():
-            return model(x)
-    finally:
-        for m, mode in modes:
-            object.__setattr__(m, "training", mode)
+    with evaluating(model), no_grad():
+        return model(x)
 
 
 class _Reached(Exception):
@@ -269,8 +264,7 @@ def _adaptive_to_fixed(path, pool, in_shape):
     not slide at all.  When its bins are equal (OH divides H, OW divides W) it *is* an
     ``AvgPool2d(kernel = stride = (H/OH, W/OW))`` on ``input_shape``, and that one slides."""
     _, _, H, W = in_shape
-    size = pool.output_size if isinstance(pool.output_size, tuple) else (pool.output_size,) * 2
-    oh, ow = (H if size[0] is None else size[0]), (W if size[1] is None else size[1])
+    oh, ow = adaptive_output_size(pool.output_size, H, W)
     if H % oh or W % ow:
         _fail(path, pool, f"on input {in_shape[1:]} its {oh}x{ow} output bins have unequal "
                           f"sizes ({H}/{oh}, {W}/{ow}), so no fixed AvgPool2d equals it and the "

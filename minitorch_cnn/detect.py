@@ -31,6 +31,7 @@ import numpy as np
 from .autograd import no_grad
 from .data.mnist import MEAN, STD
 from .data.transforms import translate
+from .nn import evaluating
 from .tensor import Tensor
 
 __all__ = ["BACKGROUND", "NUM_CLASSES", "BackgroundMix", "MixedLoader", "iou", "nms",
@@ -202,18 +203,14 @@ def class_maps(conv_model, ink, batch_size=8):
     if batch.ndim != 3 or len(batch) == 0 or min(batch.shape[1:]) < WINDOW:
         raise ValueError(f"class_maps: expected (H, W) or (N, H, W) with N >= 1 and H, W >= "
                          f"{WINDOW}, got shape {ink.shape}")
-    modes = [(m, m.training) for m in conv_model.modules()]
-    conv_model.eval()                        # batch norm: running statistics, dropout: off
     out = []
-    try:
+    # batch norm: running statistics, dropout: off; the caller's model keeps its own mode
+    with evaluating(conv_model):
         for k in range(0, len(batch), batch_size):
             logits = conv_model(Tensor(from_ink(batch[k:k + batch_size, None]))).data
             z = logits - logits.max(1, keepdims=True)             # softmax over dim 1, stable
             e = np.exp(z)
             out.append(e / e.sum(1, keepdims=True))
-    finally:                                 # leave the caller's model in the mode it was in
-        for m, mode in modes:
-            object.__setattr__(m, "training", mode)
     maps = np.concatenate(out)
     return maps[0] if single else maps
 

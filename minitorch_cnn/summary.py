@@ -12,6 +12,7 @@ each module's ``forward`` temporarily wrapped to record what it returned.
 import numpy as np
 
 from .autograd import no_grad
+from .nn.module import evaluating
 from .tensor import Tensor
 
 
@@ -81,15 +82,12 @@ def summary(model, input_shape, dtype=np.float32):
             return out
         object.__setattr__(module, "forward", recorder)
         wrapped.append(module)
-    was_training = model.training
-    model.eval()              # no running-stat updates, no dropout
     try:
-        with no_grad():
+        with evaluating(model), no_grad():        # no running-stat updates, no dropout
             out = model(Tensor(np.zeros(shape, dtype=dtype)))
     finally:
         for module in wrapped:
             object.__delattr__(module, "forward")
-        model.train(was_training)
 
     # own MACs per module, then subtree sums (named_modules lists parents before children)
     own = {name: _own_macs(m, records.get(name)) for name, m in named}

@@ -536,3 +536,17 @@ def test_deepcopy_gives_an_independent_equal_model():
     np.testing.assert_array_equal(c(x).data, m(x).data)
     c.fc.weight.data[...] = 0
     assert m.fc.weight.data.any()
+
+
+def test_evaluating_restores_each_modules_own_mode():
+    model = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5), nn.BatchNorm1d(2))
+    model[2].eval()                                  # a frozen part inside a training model
+    with nn.evaluating(model) as m:
+        assert m is model and not any(x.training for x in model.modules())
+    assert [x.training for x in model.modules()] == [True, True, True, False]
+    try:
+        with nn.evaluating(model):
+            raise KeyError("boom")
+    except KeyError:
+        pass
+    assert [x.training for x in model.modules()] == [True, True, True, False]

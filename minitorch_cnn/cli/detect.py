@@ -27,7 +27,8 @@ from ..detect import NUM_CLASSES, STRIDE, WINDOW, BACKGROUND, class_maps, \
     detections_from_maps, make_canvas, match
 from ..fileio import atomic_open, atomic_write_text
 from .images import load_gray  # noqa: F401  (part of this module's API: detect.load_gray)
-from .train import load_model_checkpoint, positive_float, positive_int
+from .checks import output_file, positive_float, positive_int
+from .train import load_model_checkpoint
 
 DEFAULT_CHECKPOINT = (Path(__file__).resolve().parents[2] / "checkpoints"
                       / "inception_lite_background.npz")
@@ -195,10 +196,8 @@ def main(argv=None):
         raise SystemExit("error: give --image IMG or --demo")
     if not 0.0 <= args.threshold <= 1.0 or not 0.0 <= args.nms_iou <= 1.0:
         raise SystemExit("error: --threshold and --nms-iou must lie in [0, 1]")
-    for flag in ("json", "png", "heatmap"):          # fail before the work, not after it
-        target = getattr(args, flag)
-        if target is not None and Path(target).is_dir():
-            raise SystemExit(f"error: --{flag} {target} is a folder; give a file name")
+    for flag in ("json", "png", "heatmap"):
+        output_file(flag, getattr(args, flag))
     gray = load_gray(args.image) if args.image is not None else None
     conv = load_detector(args.checkpoint)
     if args.demo:

@@ -8,7 +8,8 @@ import sys
 import numpy as np
 
 from ..data import MNIST
-from .train import evaluate, load_model_checkpoint, positive_int
+from .checks import positive_int
+from .train import evaluate, load_model_checkpoint
 
 
 def confusion_matrix(labels, preds, num_classes=10):

@@ -11,21 +11,17 @@
 * 16-bit grayscale ("I;16") is clipped to 0-255 by ``convert("L")``: almost all white.  We scale
   by the format's own range instead.
 """
-from pathlib import Path
-
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .checks import existing_file
 
 __all__ = ["load_gray"]
 
 
 def load_gray(path):
     """A picture -> (H, W) float32 in [0, 1]; one clear ``SystemExit`` line if it cannot be read."""
-    path = Path(path)
-    if path.is_dir():
-        raise SystemExit(f"error: image {path} is a folder, not a picture")
-    if not path.is_file():
-        raise SystemExit(f"error: image {path} does not exist")
+    path = existing_file("image", path)
     try:
         with Image.open(path) as img:
             img = ImageOps.exif_transpose(img)       # also loads the pixels: errors show here

@@ -42,34 +42,13 @@ from ..fileio import atomic_write_text
 from ..models import InceptionLite
 from ..nn import functional as F
 from ..serialization import load, save
+from .checks import existing_file, output_file, positive_float, positive_int
 from .plot import draw_curves
 
 ARCH = "InceptionLite"
 # the flags that define a run: --resume continues the same run, so they must not change
 RUN_FLAGS = ("epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "seed", "limit",
              "background")
-
-
-def positive_int(text):
-    """argparse type: an int >= 1 (``--limit 0`` would otherwise read as "no limit")."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
-
-
-def positive_float(text):
-    """argparse type: a finite float > 0."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    if not (np.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
-    return v
 
 
 def build_parser():
@@ -163,11 +142,7 @@ def checkpoint_state(model, opt, sched, loader, epoch, metrics, args):
 
 def load_model_checkpoint(path, num_classes=10):
     """Load a checkpoint's model; a clear ``SystemExit`` message if it is missing or foreign."""
-    path = Path(path)
-    if path.is_dir():
-        raise SystemExit(f"error: checkpoint {path} is a folder, not a file")
-    if not path.is_file():
-        raise SystemExit(f"error: checkpoint {path} does not exist")
+    path = existing_file("checkpoint", path)
     try:
         state = load(path)
     except (ValueError, OSError) as e:
@@ -213,8 +188,7 @@ def check_outputs(args):
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise SystemExit(f"error: --out {out} is a file; it must be a folder")
-    if args.export is not None and Path(args.export).is_dir():
-        raise SystemExit(f"error: --export {args.export} is a folder; give a file name")
+    output_file("export", args.export)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -1,6 +1,6 @@
 """``minitorch_cnn.nn``: layers as modules, and ``functional`` for the stateless ops.
 
-module.py     Module (registration, traversal, train/eval, state_dict), Parameter
+module.py     Module (registration, traversal, train/eval, state_dict), Parameter, evaluating
 container.py  Sequential, ModuleList
 init.py       weight initialisation (kaiming_uniform_, ...), torch's defaults
 layers/       Linear, Conv2d, pooling, BatchNorm, Dropout, activations, Flatten, losses
@@ -12,4 +12,4 @@ from .container import ModuleList, Sequential
 from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d,
                      CrossEntropyLoss, Dropout, Flatten, Identity, LeakyReLU, Linear, LogSoftmax,
                      MSELoss, MaxPool2d, NLLLoss, ReLU, Sigmoid, Softmax, Tanh)
-from .module import IncompatibleKeys, Module, Parameter
+from .module import IncompatibleKeys, Module, Parameter, evaluating

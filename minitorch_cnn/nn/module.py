@@ -12,9 +12,10 @@ can list its parameters recursively, in a stable order, with dotted names ("conv
 "fc.bias") -- exactly PyTorch's names, so ``state_dict()`` can move weights between the two as
 plain numpy arrays.  ``forward`` holds the computation; ``model(x)`` calls it.
 
-Also here: ``Parameter`` (a Tensor that requires grad by default).  The containers
-``Sequential`` and ``ModuleList`` are in container.py.
+Also here: ``Parameter`` (a Tensor that requires grad by default) and ``evaluating`` (eval mode
+for a block of code).  The containers ``Sequential`` and ``ModuleList`` are in container.py.
 """
+import contextlib
 from collections import OrderedDict, namedtuple
 
 import numpy as np
@@ -386,3 +387,17 @@ class Module:
 
     def _child_repr_items(self):
         return list(self._modules.items())
+
+
+@contextlib.contextmanager
+def evaluating(module):
+    """``with evaluating(model): ...`` -- eval mode inside the block; afterwards every module gets
+    back its *own* mode flag (a model may be in train mode with one frozen, eval-mode part, so a
+    single ``train(was_training)`` would not restore it)."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield module
+    finally:
+        for m, mode in modes:
+            object.__setattr__(m, "training", mode)

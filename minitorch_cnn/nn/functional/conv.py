@@ -36,8 +36,7 @@ than the single transposing copy of the output.)
 
 The price is memory: every input pixel is copied into up to KH*KW windows.  The windows are
 gathered through an overlapping *read-only view* of the padded input (what numpy's
-``sliding_window_view`` builds; here ``as_strided(..., writeable=False)`` over the flattened
-planes, see ``_im2col``): no copy until we ask for a contiguous ``col``, and never a write into
+``sliding_window_view`` builds; here ``as_strided(..., writeable=False)``, see ``_im2col``): no copy until we ask for a contiguous ``col``, and never a write into
 such a view, whose elements alias.
 
 Backward reuses the same matrices:  dW = g(O, N*P) @ col^T (computed as (col @ g^T)^T, which
@@ -77,8 +76,8 @@ def _scratch(name, shape, dtype):
     return buf[:size].reshape(shape)
 
 
-def _im2col(xflat, xp_shape, KH, KW, stride, dilation, OH, OW):
-    """Padded input, flattened -> contiguous col (C, KH, KW, N, OH, OW).
+def _im2col(xp, KH, KW, stride, dilation, OH, OW):
+    """Padded input xp (N, C, Hp, Wp) -> contiguous col (C, KH, KW, N, OH, OW).
 
     col[c, i, j, n, a, b] = xp[n, c, a*sh + i*dh, b*sw + j*dw]: one read-only strided view of
     the padded input with six axes (no copy yet), then the one copy that makes it contiguous.
@@ -92,11 +91,10 @@ def _im2col(xflat, xp_shape, KH, KW, stride, dilation, OH, OW):
     training step, and it let an inf in a dropped column turn gradients into NaN; so it went.)
     """
     (sh, sw), (dh, dw) = stride, dilation
-    N, C, Hp, Wp = xp_shape
-    e = xflat.itemsize
+    N, C = xp.shape[:2]
+    sn, sc, sy, sx = xp.strides
     win = np.lib.stride_tricks.as_strided(                       # (N, C, KH, KW, OH, OW) view
-        xflat, (N, C, KH, KW, OH, OW),
-        (C * Hp * Wp * e, Hp * Wp * e, dh * Wp * e, dw * e, sh * Wp * e, sw * e),
+        xp, (N, C, KH, KW, OH, OW), (sn, sc, dh * sy, dw * sx, sh * sy, sw * sx),
         writeable=False)
     # the one im2col copy.  Always a copy: for some shapes (a 1x1 kernel, N = 1) the transposed
     # view is already contiguous, and np.ascontiguousarray would hand back the view itself --
@@ -139,14 +137,13 @@ class Conv2dIm2col(Function):
         Hp, Wp = H + pt + pb, W + pl + pr
         OH = (Hp - dilation[0] * (KH - 1) - 1) // stride[0] + 1
         OW = (Wp - dilation[1] * (KW - 1) - 1) // stride[1] + 1
-        xflat = _scratch("pad", (N * C * Hp * Wp,), x.dtype)    # x with its zero border
-        xp = xflat.reshape(N, C, Hp, Wp)
+        xp = _scratch("pad", (N, C, Hp, Wp), x.dtype)            # x with its zero border
         if pt or pb or pl or pr:
             xp[:, :, :pt], xp[:, :, Hp - pb:] = 0, 0
             xp[:, :, :, :pl], xp[:, :, :, Wp - pr:] = 0, 0
         xp[:, :, pt:pt + H, pl:pl + W] = x
         M = N * OH * OW
-        col = _im2col(xflat, xp.shape, KH, KW, stride, dilation, OH, OW).reshape(G, K, M)
+        col = _im2col(xp, KH, KW, stride, dilation, OH, OW).reshape(G, K, M)
         wm = w.reshape(G, O // G, K)
         out_cn = _scratch("out", (G, O // G, M), np.result_type(x, w))
         np.matmul(wm, col, out=out_cn)               # out[g] = W[g] @ col[g]: (O, N*OH*OW)

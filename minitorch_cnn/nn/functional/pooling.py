@@ -300,10 +300,14 @@ def _bin_matrix(size, out, dtype):
     Bins may overlap or differ in size by one when ``out`` does not divide ``size``.
     """
     A = np.zeros((out, size), dtype)
-    for i in range(out):                                   # a loop over output rows only
-        lo, hi = (i * size) // out, -((-(i + 1) * size) // out)
+    for i, (lo, hi) in enumerate(_bins(size, out)):        # a loop over output rows only
         A[i, lo:hi] = 1 / (hi - lo)
     return A
+
+
+def _bins(size, out):
+    """PyTorch's adaptive bins: [floor(i*size/out), ceil((i+1)*size/out)) for i < out."""
+    return [((i * size) // out, -((-(i + 1) * size) // out)) for i in range(out)]
 
 
 class AdaptiveAvgPool2d(Function):
@@ -338,15 +342,26 @@ def _bin_loop(a, out_hw, x_shape=None):
     H, W = (a.shape if x_shape is None else x_shape)[2:]
     out = (np.empty(a.shape[:2] + (oh, ow), a.dtype) if x_shape is None
            else np.zeros(x_shape, a.dtype))
-    for i in range(oh):
-        h0, h1 = (i * H) // oh, -((-(i + 1) * H) // oh)
-        for j in range(ow):
-            w0, w1 = (j * W) // ow, -((-(j + 1) * W) // ow)
+    for i, (h0, h1) in enumerate(_bins(H, oh)):
+        for j, (w0, w1) in enumerate(_bins(W, ow)):
             if x_shape is None:
                 out[:, :, i, j] = a[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
             else:
                 out[:, :, h0:h1, w0:w1] += a[:, :, i:i + 1, j:j + 1] / ((h1 - h0) * (w1 - w0))
     return out
+
+
+def adaptive_output_size(output_size, H, W, op="adaptive_avg_pool2d"):
+    """``output_size`` (an int, a pair, None entries = keep that dimension) -> (OH, OW) for an
+    H x W input; errors name ``op``."""
+    size = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
+    if len(size) != 2:
+        raise TypeError(f"{op}: output_size must be an int or a pair, got {output_size!r}")
+    oh, ow = (H if size[0] is None else size[0]), (W if size[1] is None else size[1])
+    (oh, ow) = _pair(op, "output_size", (oh, ow))
+    if oh <= 0 or ow <= 0:
+        raise ValueError(f"{op}: output_size must be positive, got {(oh, ow)}")
+    return oh, ow
 
 
 def adaptive_avg_pool2d(x, output_size):
@@ -366,13 +381,7 @@ def adaptive_avg_pool2d(x, output_size):
     if x.dtype.kind != "f":
         raise TypeError(f"{op}: expected a floating-point input, got dtype {x.dtype}")
     H, W = x.shape[2:]
-    size = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
-    if len(size) != 2:
-        raise TypeError(f"{op}: output_size must be an int or a pair, got {output_size!r}")
-    oh, ow = (H if size[0] is None else size[0]), (W if size[1] is None else size[1])
-    (oh, ow) = _pair(op, "output_size", (oh, ow))
-    if oh <= 0 or ow <= 0:
-        raise ValueError(f"{op}: output_size must be positive, got {(oh, ow)}")
+    oh, ow = adaptive_output_size(output_size, H, W)
     if H == 0 or W == 0:
         raise ValueError(f"{op}: input of shape {x.shape} has an empty spatial dimension")
     if H % oh == 0 and W % ow == 0:                         # equal bins: a plain average pool
