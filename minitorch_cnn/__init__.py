@@ -17,6 +17,7 @@ from .ops import (abs, add, argmax, argmin, cat, clamp, clip, exp, expand, flatt
                   unsqueeze, var, where)
 from . import data, models, nn, optim
 from . import convert
+from . import viz
 from .convert import fc_to_conv
 from .serialization import load, save
 from .summary import Summary, summary

@@ -12,7 +12,12 @@ f itself (~1e-7 * |f| / eps) swamps the result, so float32 inputs are refused.
 ``fast=True`` checks one random direction u instead of every element:  v^T J u  computed from the
 analytic gradient (grad . u) against (f(x + eps u) - f(x - eps u)) / (2 eps) -- two evaluations
 of fn for the whole input, so even a conv layer with thousands of weights stays cheap.
+
+``gradcheck(module, x)`` checks a layer: its input *and* every parameter, on a float64 copy of
+the module (the original is untouched), and names what fails -- ``conv.weight[3, 0, 1, 2]``.
 """
+import copy
+
 import numpy as np
 
 from .autograd import no_grad
@@ -29,15 +34,48 @@ def _scalar(fn, inputs, v):
     return float(np.sum(out.data * v))
 
 
+def _module_check(module, inputs):
+    """(fn, inputs, names) that check ``module``'s float inputs and all its parameters.
+
+    The module is deep-copied and cast to float64, float inputs are copied to float64 leaves
+    that require grad; the parameters ride along as extra inputs that ``fn`` ignores -- the copy
+    uses them itself, and gradcheck perturbs their arrays in place."""
+    twin = copy.deepcopy(module).double()
+    xs = []
+    for t in inputs:
+        if isinstance(t, Tensor) and t.dtype.kind == "f":
+            t = Tensor(t.data.astype(np.float64), requires_grad=True)
+        elif isinstance(t, np.ndarray) and t.dtype.kind == "f":
+            t = Tensor(t.astype(np.float64), requires_grad=True)
+        xs.append(t)
+    params = [(n, p) for n, p in twin.named_parameters() if p.requires_grad]
+    n_in = len(xs)
+    names = [f"input {i}" for i in range(n_in)] + [n for n, _ in params]
+
+    def fn(*args):
+        return twin(*args[:n_in])
+    return fn, tuple(xs) + tuple(p for _, p in params), names
+
+
 def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast=False, seed=0):
     """Return True if ``fn``'s backward matches finite differences, else raise GradcheckError.
 
-    ``inputs`` is a tensor or a sequence of tensors (others are passed through unchanged);
-    every float tensor with ``requires_grad`` is checked.  Inputs must be float64.
+    ``fn`` is a function of tensors: ``inputs`` is a tensor or a sequence of tensors (others are
+    passed through unchanged); every float tensor with ``requires_grad`` is checked, and those
+    must be float64.
+
+    ``fn`` may also be a ``Module``: ``gradcheck(layer, x)`` checks the gradient with respect to
+    every float input and every parameter, on a float64 copy of the layer (so float32 inputs and
+    layers are fine), and a failure names the parameter element, e.g. ``conv.weight[3, 0, 1, 2]``.
+    Put a layer with Dropout in ``eval()`` first: a random mask differs between evaluations.
     """
-    if isinstance(inputs, Tensor):
+    if isinstance(inputs, (Tensor, np.ndarray)):
         inputs = (inputs,)
     inputs = tuple(inputs)
+    names = None
+    from .nn.module import Module             # imported here: gradcheck sits below nn
+    if isinstance(fn, Module):
+        fn, inputs, names = _module_check(fn, inputs)
     checked = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     if not checked:
         raise ValueError("gradcheck: no input requires grad, nothing to check")
@@ -61,6 +99,9 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast=False, seed=0):
     analytic = {i: (inputs[i].grad if inputs[i].grad is not None
                     else np.zeros(inputs[i].shape)) for i in checked}
 
+    def what(i):
+        return names[i] if names else f"input {i}"
+
     for i in checked:
         x = inputs[i].data                      # perturbed in place, restored afterwards
         if fast:
@@ -75,7 +116,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast=False, seed=0):
             ana = float(np.sum(analytic[i] * u))
             if not abs(ana - num) <= atol + rtol * abs(num):
                 raise GradcheckError(
-                    f"gradcheck (fast): input {i} of shape {x.shape}: directional derivative "
+                    f"gradcheck (fast): {what(i)} of shape {x.shape}: directional derivative "
                     f"along a random direction is {ana:.8g} analytically but {num:.8g} "
                     f"numerically (difference {abs(ana - num):.3g})")
             continue
@@ -94,11 +135,15 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast=False, seed=0):
             err = np.abs(ana - numeric).reshape(-1)
             worst = np.argsort(-err)[:5]
             first = tuple(int(j) for j in np.argwhere(bad)[0])
+            if names:                           # "conv.weight[3, 0, 1, 2]"
+                where = lambda k: f"{names[i]}[{', '.join(map(str, k))}]"    # noqa: E731
+            else:
+                where = lambda k: f"input {i} (shape {x.shape}) element {k}"  # noqa: E731
             lines = "\n".join(
-                f"    element {np.unravel_index(j, x.shape)}: analytic {ana.reshape(-1)[j]:.8g}"
-                f"  numeric {numeric.reshape(-1)[j]:.8g}" for j in worst)
+                f"    {where(tuple(int(a) for a in np.unravel_index(j, x.shape)))}: analytic "
+                f"{ana.reshape(-1)[j]:.8g}  numeric {numeric.reshape(-1)[j]:.8g}" for j in worst)
             raise GradcheckError(
-                f"gradcheck: input {i} (shape {x.shape}) element {first}: analytic "
+                f"gradcheck: {where(first)}: analytic "
                 f"{ana[first]:.8g} vs numeric {numeric[first]:.8g}; {int(bad.sum())} of "
                 f"{x.size} entries outside atol={atol}, rtol={rtol}. Worst:\n{lines}")
     return True

@@ -61,3 +61,36 @@ def test_non_tensor_inputs_pass_through_and_inputs_are_restored():
     x = mt.tensor(a.copy(), requires_grad=True)
     assert mt.gradcheck(lambda t, k: t * k, [x, 3.0])
     np.testing.assert_array_equal(x.data, a)
+
+
+# ------------------------------------------------------------------ a Module as fn
+class SquaredWeights(mt.nn.Module):
+    """conv(x) + sum(w**2) through WrongSquare: the weight's gradient is wrong at one element."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = mt.nn.Conv2d(1, 4, 3)
+
+    def forward(self, x):
+        return self.conv(x) + WrongSquare.apply(self.conv.weight).sum()
+
+
+def test_module_checks_input_and_every_parameter_on_a_float64_copy():
+    conv = mt.nn.Conv2d(2, 3, 3, padding=1, stride=2)
+    before = conv.weight.data.copy()
+    x = mt.randn(2, 2, 5, 5)                       # float32 input and layer: fine here
+    assert mt.gradcheck(conv, x)
+    assert mt.gradcheck(conv, x, fast=True)
+    assert conv.weight.dtype == np.float32 and x.dtype == np.float32
+    np.testing.assert_array_equal(conv.weight.data, before)
+    assert conv.weight.grad is None                # the copy got the gradients
+
+
+def test_module_failure_names_the_parameter_element():
+    with pytest.raises(mt.GradcheckError) as err:
+        mt.gradcheck(SquaredWeights(), mt.randn(1, 1, 5, 5))
+    msg = str(err.value)
+    # WrongSquare corrupts the last element: index (3, 0, 2, 2) of the (4, 1, 3, 3) weight
+    assert msg.startswith("gradcheck: conv.weight[3, 0, 2, 2]: analytic"), msg
+    with pytest.raises(mt.GradcheckError, match="conv.weight of shape"):
+        mt.gradcheck(SquaredWeights(), mt.randn(1, 1, 5, 5), fast=True)
