@@ -37,7 +37,7 @@ def test_tiny_run_learns_and_writes_its_files(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert [m["epoch"] for m in metrics] == [1, 2]
     assert set(metrics[0]) == {"epoch", "train_loss", "train_accuracy", "test_accuracy",
-                               "seconds"}
+                               "seconds", "batch_losses"}
     assert metrics[1]["train_loss"] < metrics[0]["train_loss"]
     assert metrics[1]["test_accuracy"] > 0.5            # chance is 0.1
     assert (out / "curves.png").stat().st_size > 1000

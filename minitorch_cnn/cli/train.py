@@ -10,8 +10,8 @@ epoch ``--out`` receives, each written atomically:
 * ``checkpoint.npz`` -- model, optimizer, scheduler, epoch, metrics and every RNG state, so that
   ``--resume`` continues to exactly the weights an uninterrupted run reaches;
 * ``metrics.json``   -- one record per epoch: epoch, train_loss, train_accuracy, test_accuracy,
-  seconds;
-* ``curves.png``     -- loss and accuracy per epoch.
+  seconds, batch_losses (the loss of every batch);
+* ``curves.png``     -- loss per batch (smoothed) and per epoch, accuracy per epoch.
 
 ``--background`` trains an 11-class model for detection on canvases (examples/sliding_window.py):
 half of every batch becomes "background" windows (label 10: blank canvas, digits cut by the
@@ -94,8 +94,9 @@ def make_scheduler(args, opt, steps_per_epoch):
     return None
 
 
-def train_one_epoch(model, loader, opt, sched, desc):
-    """One pass over ``loader``; returns (mean loss, accuracy)."""
+def train_one_epoch(model, loader, opt, sched, desc, batch_losses=None):
+    """One pass over ``loader``; returns (mean loss, accuracy).  Each batch's loss is appended
+    to ``batch_losses`` if given (curves.png draws them)."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     bar = tqdm(loader, desc=desc, leave=False, dynamic_ncols=True)
@@ -109,6 +110,8 @@ def train_one_epoch(model, loader, opt, sched, desc):
             sched.step()
         n = len(y)
         total_loss += loss.item() * n
+        if batch_losses is not None:
+            batch_losses.append(loss.item())
         correct += int((logits.data.argmax(1) == y.data).sum())
         seen += n
         bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
@@ -240,11 +243,14 @@ def run(args):
           f"{len(loader)} batches of {args.batch_size} per epoch")
     for epoch in range(start + 1, args.epochs + 1):
         t0 = time.perf_counter()
-        loss, acc = train_one_epoch(model, loader, opt, sched, f"epoch {epoch}/{args.epochs}")
+        batch_losses = []
+        loss, acc = train_one_epoch(model, loader, opt, sched, f"epoch {epoch}/{args.epochs}",
+                                    batch_losses)
         test_acc, _ = evaluate(model, test_set)
         seconds = time.perf_counter() - t0
         metrics.append({"epoch": epoch, "train_loss": loss, "train_accuracy": acc,
-                        "test_accuracy": test_acc, "seconds": seconds})
+                        "test_accuracy": test_acc, "seconds": seconds,
+                        "batch_losses": batch_losses})
         print(f"epoch {epoch}: train loss {loss:.4f}  train acc {acc:.4f}  "
               f"test acc {test_acc:.4f}  ({seconds:.0f} s)")
         save(checkpoint_state(model, opt, sched, loader, epoch, metrics, args),
