@@ -4,9 +4,11 @@ interpreter), and what it prints or writes is checked against values computed he
 The chain: a quick training run writes a checkpoint; evaluate.py and predict.py read it.  A new
 example script without a test here fails ``test_every_example_is_exercised``.
 """
+import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 SHIPPED = ROOT / "checkpoints" / "inception_lite_background.npz"
 EXERCISED = {"train_inception_mnist.py", "evaluate.py", "predict.py", "one_by_one_conv.py",
-             "sliding_window.py"}
+             "sliding_window.py", "draw_figures.py"}
 
 
 def run(script, *args, cwd, expect_ok=True):
@@ -165,3 +167,27 @@ def test_sliding_window_demo_quick(tmp_path):
     assert f"precision {result['precision']:.4f}" in proc.stdout
     with Image.open(tmp_path / "demo.png") as img:
         assert img.format == "PNG"
+
+
+# ----------------------------------------------------------------------- draw_figures
+def test_draw_figures_writes_every_picture(tmp_path):
+    proc = run("draw_figures.py", "--out", tmp_path, cwd=tmp_path)
+    names = ["multichannel_conv", "im2col", "one_by_one", "inception", "fc_as_conv"]
+    if shutil.which("dot") and importlib.util.find_spec("graphviz"):
+        names.append("autograd_graph")
+    else:
+        assert "skipped autograd_graph.png" in proc.stdout
+    for name in names:
+        assert f"wrote {tmp_path / (name + '.png')}" in proc.stdout
+        with Image.open(tmp_path / f"{name}.png") as img:      # structure, not pixels
+            assert img.format == "PNG" and img.width >= 700 and img.height >= 400
+    # the tracked pictures are these, at the same sizes (regenerate: see docs/index.md)
+    for name in names:
+        with Image.open(tmp_path / f"{name}.png") as new, \
+                Image.open(ROOT / "docs" / "images" / f"{name}.png") as tracked:
+            assert new.size == tracked.size, name
+
+
+def test_draw_figures_needs_an_output_folder(tmp_path):
+    proc = run("draw_figures.py", cwd=tmp_path, expect_ok=False)
+    assert proc.returncode == 2 and "--out" in proc.stderr
