@@ -1,8 +1,9 @@
 """conv2d: both paths against a naive loop reference, gradcheck, torch, and bad input.
 
-The reference below is deliberately the slowest, most literal reading of the definition --
-loops over n, out-channel, output row and column, one explicit window dot product each -- so
-it shares no code and no trick (padding, im2col, matmul) with the implementation it checks.
+The reference, ``conv2d_loops`` in minitorch_cnn/nn/functional/reference.py, is deliberately
+the slowest, most literal reading of the definition -- loops over n, out-channel, output row and
+column, one explicit window dot product each -- so it shares no code and no trick (padding,
+im2col, matmul) with the implementation it checks.
 """
 import numpy as np
 import pytest
@@ -12,44 +13,12 @@ from hypothesis import strategies as st
 import minitorch_cnn as mt
 from minitorch_cnn.nn import functional as F
 from minitorch_cnn.nn.functional.conv import Conv2d1x1, Conv2dIm2col, conv2d_general
+from minitorch_cnn.nn.functional.reference import conv2d_im2col
+from minitorch_cnn.nn.functional.reference import conv2d_loops as naive_conv2d
 
 
 def pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
-
-
-def naive_conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
-    """out[n, o, i, j] = b[o] + sum_{c, u, v} w[o, c, u, v] * x[n, g*Cg + c, i*sh + u*dh - pt, ...]
-    with out-of-range input pixels read as 0."""
-    N, C, H, W = x.shape
-    O, Cg, KH, KW = w.shape
-    (sh, sw), (dh, dw) = pair(stride), pair(dilation)
-    if padding == "valid":
-        pt = pb = pl = pr = 0
-    elif padding == "same":
-        pt, pl = dh * (KH - 1) // 2, dw * (KW - 1) // 2
-        pb, pr = dh * (KH - 1) - pt, dw * (KW - 1) - pl
-    else:
-        (pt, pl) = pair(padding)
-        pb, pr = pt, pl
-    OH = (H + pt + pb - dh * (KH - 1) - 1) // sh + 1
-    OW = (W + pl + pr - dw * (KW - 1) - 1) // sw + 1
-    Og = O // groups
-    out = np.zeros((N, O, OH, OW))
-    for n in range(N):
-        for o in range(O):
-            grp = o // Og
-            for i in range(OH):
-                for j in range(OW):
-                    acc = 0.0 if b is None else b[o]
-                    for c in range(Cg):
-                        for u in range(KH):
-                            for v in range(KW):
-                                r, s = i * sh + u * dh - pt, j * sw + v * dw - pl
-                                if 0 <= r < H and 0 <= s < W:
-                                    acc += w[o, c, u, v] * x[n, grp * Cg + c, r, s]
-                    out[n, o, i, j] = acc
-    return out
 
 
 def make(rng, N, C, H, W, O, k, groups, bias, dtype=np.float64):
@@ -334,3 +303,24 @@ def test_bad_types_raise_type_error():
         F.conv2d(x, w, stride=1.5)
     with pytest.raises(TypeError, match="conv2d: input must be a float"):
         F.conv2d(mt.tensor(np.zeros((1, 2, 4, 4), dtype=np.int64)), w)
+
+
+# ------------------------------------------------------------------ the teaching im2col
+@pytest.mark.parametrize("stride, padding", [(1, 0), (2, 1), ((1, 2), (0, 1))])
+def test_reference_im2col_matches_loops_and_autograd_gives_its_backward(stride, padding):
+    rng = np.random.default_rng(0)
+    x, w, b = make(rng, 2, 3, 6, 5, 4, (3, 2), 1, True)
+    got = conv2d_im2col(mt.tensor(x), mt.tensor(w), mt.tensor(b), stride, padding).data
+    np.testing.assert_allclose(got, naive_conv2d(x, w, b, stride, padding), rtol=1e-12,
+                               atol=1e-12)
+    X, Wt, B = (mt.tensor(a, requires_grad=True) for a in (x, w, b))
+    assert mt.gradcheck(lambda *t: conv2d_im2col(*t, stride=stride, padding=padding), [X, Wt, B])
+    # and its autograd backward equals the hand-written one of the real Function
+    g = rng.standard_normal(got.shape)
+    grads = []
+    for fn in (conv2d_im2col, F.conv2d):
+        X, Wt, B = (mt.tensor(a, requires_grad=True) for a in (x, w, b))
+        fn(X, Wt, B, stride=stride, padding=padding).backward(g)
+        grads.append((X.grad, Wt.grad, B.grad))
+    for a, c in zip(*grads):
+        np.testing.assert_allclose(a, c, rtol=1e-10, atol=1e-12)

@@ -1,7 +1,8 @@
 """Pooling against a naive loop reference (forward AND backward), finite differences and torch.
 
-The naive reference loops over n, c, oh, ow and reads each window directly -- the definition,
-with nothing shared with the strided-slice implementation.
+The naive reference (``pool2d_loops`` in minitorch_cnn/nn/functional/reference.py) loops over n,
+c, oh, ow and reads each window directly -- the definition, with nothing shared with the
+strided-slice implementation.
 """
 import numpy as np
 import pytest
@@ -10,55 +11,9 @@ from hypothesis import strategies as st
 
 import minitorch_cnn as mt
 from minitorch_cnn.nn import functional as F
-
-
-def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
-
-
-def naive_pool(x, g, kernel, stride, padding, mode):
-    """Forward y and input gradient dx (for upstream g) of max/avg pooling by explicit loops."""
-    kh, kw = _pair(kernel)
-    sh, sw = _pair(kernel if stride is None else stride)
-    ph, pw = _pair(padding)
-    N, C, H, W = x.shape
-    OH, OW = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
-    y = np.zeros((N, C, OH, OW))
-    dx = np.zeros((N, C, H, W))
-    for n in range(N):
-        for c in range(C):
-            for oh in range(OH):
-                for ow in range(OW):
-                    best, best_pos, total = -np.inf, None, 0.0
-                    for i in range(kh):              # row-major window order
-                        for j in range(kw):
-                            r, q = oh * sh + i - ph, ow * sw + j - pw
-                            inside = 0 <= r < H and 0 <= q < W
-                            v = x[n, c, r, q] if inside else (-np.inf if mode == "max" else 0.0)
-                            total += v
-                            if v > best:             # strict: the first maximum wins
-                                best, best_pos = v, (r, q)
-                            if mode == "avg" and inside:
-                                dx[n, c, r, q] += g[n, c, oh, ow] / (kh * kw)
-                    if mode == "max":
-                        y[n, c, oh, ow] = best
-                        dx[n, c, best_pos[0], best_pos[1]] += g[n, c, oh, ow]
-                    else:
-                        y[n, c, oh, ow] = total / (kh * kw)
-    return y, dx
-
-
-def naive_adaptive(x, g, OH, OW):
-    N, C, H, W = x.shape
-    y = np.zeros((N, C, OH, OW))
-    dx = np.zeros_like(x)
-    for oh in range(OH):
-        h0, h1 = (oh * H) // OH, -(-((oh + 1) * H) // OH)
-        for ow in range(OW):
-            w0, w1 = (ow * W) // OW, -(-((ow + 1) * W) // OW)
-            y[:, :, oh, ow] = x[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
-            dx[:, :, h0:h1, w0:w1] += g[:, :, oh, ow][:, :, None, None] / ((h1 - h0) * (w1 - w0))
-    return y, dx
+from minitorch_cnn.nn.functional.reference import adaptive_avg_pool2d_loops as naive_adaptive
+from minitorch_cnn.nn.functional.reference import max_pool2d_offsets
+from minitorch_cnn.nn.functional.reference import pool2d_loops as naive_pool
 
 
 def run(fn, a, *args):
@@ -296,3 +251,18 @@ def test_adaptive_against_torch(shape, out):
     ty.backward(torch.tensor(g))
     np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+# ------------------------------------------------------------------ the teaching offsets pool
+@pytest.mark.parametrize("shape, kernel, stride", [((2, 3, 6, 6), 2, None), ((1, 2, 7, 6), 3, 1),
+                                                    ((1, 1, 9, 8), (3, 2), (2, 3))])
+def test_offsets_max_pool_matches_loops_and_the_kernel(shape, kernel, stride):
+    a = np.random.default_rng(1).permutation(int(np.prod(shape))).reshape(shape) / 7.0
+    g = np.random.default_rng(2).standard_normal(
+        F.max_pool2d(mt.tensor(a), kernel, stride).shape)
+    y_ref, dx_ref = naive_pool(a, g, kernel, stride, 0, "max")
+    x = mt.tensor(a, requires_grad=True)
+    y = max_pool2d_offsets(x, kernel, stride)
+    y.backward(g)
+    np.testing.assert_array_equal(y.data, y_ref)
+    np.testing.assert_allclose(x.grad, dx_ref, rtol=1e-12, atol=1e-12)
