@@ -9,7 +9,8 @@ Notation (every docstring in this file uses it)
     H, W     input height and width              OH, OW  output height and width
     KH, KW   kernel height and width             P    = OH * OW  output pixels per image
     sh, sw   stride      dh, dw  dilation        K    = Cg * KH * KW  numbers in one window
-    pt, pb, pl, pr   zero padding top, bottom, left, right (ph = pt = pb unless 'same')
+    pt, pb, pl, pr   zero padding top, bottom, left, right
+    ph, pw   = pt = pb and pl = pr: the padding per side (they differ only for 'same')
 
 Shape
 -----
@@ -23,7 +24,8 @@ Shape
 The idea
 --------
 Output pixel (n, o, i, j) is the dot product of filter o (Cg*KH*KW numbers) with the input
-window under it, plus bias[o].  Written as loops that is six nested loops; numpy only goes fast
+window under it, plus bias[o].  Written as loops that is seven nested loops (n, o, i, j over the
+output, c, u, v over the window: ``reference.conv2d_loops``); numpy only goes fast
 when the inner work is one big array operation.  **im2col** gathers every window into a column
 of a matrix ``col`` (K, N*P) -- the windows of the whole batch side by side; then the whole
 convolution is ONE matrix multiply (one per group)
@@ -36,8 +38,9 @@ than the single transposing copy of the output.)
 
 The price is memory: every input pixel is copied into up to KH*KW windows.  The windows are
 gathered through an overlapping *read-only view* of the padded input (what numpy's
-``sliding_window_view`` builds; here ``as_strided(..., writeable=False)``, see ``_im2col``): no copy until we ask for a contiguous ``col``, and never a write into
-such a view, whose elements alias.
+``sliding_window_view`` builds; here ``as_strided(..., writeable=False)``, see ``_im2col``):
+no copy until we ask for a contiguous ``col``, and never a write into such a view, whose
+elements alias.
 
 Backward reuses the same matrices:  dW = g(O, N*P) @ col^T (computed as (col @ g^T)^T, which
 BLAS runs faster here),  dcol = W^T @ g, and **col2im** adds each column back to the pixels it
@@ -85,10 +88,12 @@ def _im2col(xp, KH, KW, stride, dilation, OH, OW):
     sit side by side, so the layer is ONE big matrix multiply, not N small ones (BLAS runs much
     closer to its peak on one big product: measured ~1.5-2x here).
 
-    (We also tried "wide rows" -- windows running on over the whole padded width, so that numpy
-    copies long runs, the extra columns computed and dropped.  Measured side by side it was no
-    faster on Inception-lite's layers, ~25 % slower on the 1-channel stem, 1-3 % slower over a
-    training step, and it let an inf in a dropped column turn gradients into NaN; so it went.)
+    Why not "wide rows" (windows running on over the whole padded width, so numpy copies long
+    runs, the extra columns computed and dropped), which pooling.py uses?  Here the extra
+    columns enter the matrix multiply, which grows with them, and a dropped column's zero
+    gradient times an inf pixel is NaN in dW; a max-pool's extra outputs cost one comparison
+    each and send no gradient.  Measured side by side, wide rows were no faster on
+    Inception-lite's convs and ~25 % slower on the 1-channel stem.
     """
     (sh, sw), (dh, dw) = stride, dilation
     N, C = xp.shape[:2]

@@ -34,6 +34,9 @@ k where better" is ``arg = max(arg, better * k)``.  When windows do not overlap 
 kernel, e.g. ``max_pool2d(x, 2)``) the backward writes each strided slice once instead of adding.
 Average pooling over windows that tile the input (kernel == stride, no padding -- also the
 global and adaptive cases) is a reshape to (N, C, OH, KH, OW, KW) and one mean, whatever KH*KW.
+
+Built up step by step -- the loops, then a running maximum over offsets with autograd's backward,
+then this kernel -- in reference.py and docs/convolution.md.
 """
 import numpy as np
 
@@ -186,6 +189,7 @@ class MaxPool2d(Function):
     * Wr + b]``, Wr = Wq/SW -- long runs of Wr numbers (one run, when SH = 1).  Outputs with
     b >= OW or oh >= OH mix neighbouring rows or planes: they are computed, then thrown away
     (and get a zero gradient).  The 3x3 stride-1 pools of Inception run ~1.4x faster this way.
+    (conv.py's im2col does not do this: there the extra columns would enter the matmul.)
     """
 
     @staticmethod
