@@ -1,6 +1,7 @@
 """Why 1x1 convolutions matter, shown with numbers the project computes itself.
 
-    python examples/one_by_one_conv.py                 # full sizes; pictures -> docs/images/
+    python examples/one_by_one_conv.py                 # full sizes; pictures -> ./one_by_one/
+    python examples/one_by_one_conv.py --out docs/images              # regenerate the docs' PNGs
     python examples/one_by_one_conv.py --quick --out /tmp/one_by_one    # small and fast (tests)
 
 A 1x1 convolution looks at one pixel at a time: at every position (i, j) it maps that pixel's
@@ -317,7 +318,8 @@ def _save(image, path):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small sizes and few steps (tests)")
-    p.add_argument("--out", default=str(ROOT / "docs" / "images"), help="folder for the PNGs")
+    p.add_argument("--out", default="one_by_one", help="folder for the PNGs (default "
+                   "./one_by_one; the docs' pictures: --out docs/images)")
     p.add_argument("--checkpoint", default=None, help="InceptionLite checkpoint for the picture")
     p.add_argument("--tiny", action="store_true", help="ignore checkpoints, train TinyNet")
     args = p.parse_args(argv)
