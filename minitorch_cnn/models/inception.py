@@ -8,10 +8,16 @@ the channel axis (so every branch must keep H x W):
     b3: 1x1 reduce -> 5x5           -- likewise for the (expensive) 5x5
     b4: 3x3 max-pool (stride 1) -> 1x1 projection
 
-The 1x1 "bottlenecks" in b2 and b3 are what make the block cheap: a 3x3 conv costs
-C_in * 9 * C_out multiply-accumulates per pixel, so reading 16 channels instead of 56 cuts it by
-3.5x, for the price of a 56 -> 16 1x1 conv (56 * 16 per pixel).  ``NaiveInception`` is the same
-block without those reductions, so ``mt.summary`` can show the saving side by side.
+The 1x1 "bottlenecks" in b2 and b3 are what make the block cheap: a k x k conv costs
+C_in * k*k * C_out multiply-accumulates per pixel, so in the second block of ``InceptionLite``
+(C_in = 56) the 5x5 reading 8 channels instead of 56 costs 7x less, for the price of a 56 -> 8
+1x1 conv (56 * 8 per pixel): the b3 branch drops from 4,390,400 to 715,008 MACs (6.1x), and b2
+(3x3 on 24 channels instead of 56) from 4,741,632 to 2,295,552 (2.1x).  ``NaiveInception`` is
+the same block without those reductions, so ``mt.summary`` can show the saving side by side
+(docs/one_by_one_conv.md, section 5; the picture docs/images/inception.png).
+
+The design is GoogLeNet's (Szegedy et al. 2014, "Going deeper with convolutions"); the 1x1
+convolution as a per-pixel network is from Network in Network (Lin, Chen, Yan 2013).
 
 The module tree (names, order, buffers) is exactly that of the PyTorch code written the same way,
 so ``state_dict``s move between the two.
