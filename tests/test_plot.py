@@ -31,9 +31,11 @@ def test_ticks_refuse_an_empty_range():
         nice_ticks(1.0, 1.0)
 
 
-def test_smooth_skips_non_finite_values():
+def test_smooth_skips_non_finite_values_and_is_debiased():
     out = smooth([1.0, float("nan"), 1.0, 3.0], alpha=0.5)
-    assert out[0] == 1.0 and math.isnan(out[1]) and out[2] == 1.0 and out[3] == 2.0
+    assert out[0] == 1.0 and math.isnan(out[1]) and out[2] == 1.0      # no pull towards 0
+    assert out[3] == pytest.approx((0.125 * 1 + 0.25 * 1 + 0.5 * 3) / 0.875)   # 1/8, 1/4, 1/2
+    assert smooth([5.0] * 1000) == pytest.approx([5.0] * 1000)
 
 
 def test_per_batch_and_per_epoch_curves(tmp_path):

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ..fileio import atomic_open
 
 COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
-LIGHT = [(174, 199, 232), (255, 187, 120), (152, 223, 138), (255, 152, 150)]
+LIGHT = [(150, 185, 225), (255, 187, 120), (152, 223, 138), (255, 152, 150)]
 _FONTS = ("DejaVuSans.ttf", "LiberationSans-Regular.ttf", "Arial.ttf")
 
 
@@ -52,16 +52,22 @@ def _label(v):
     return f"{v:.6g}" if abs(v) < 1e5 else f"{v:.3g}"
 
 
-def smooth(values, alpha=0.1):
-    """Exponential moving average over the finite values (NaN/inf stay out of the average and
-    are returned as NaN, so they break the line instead of bending it)."""
-    out, avg = [], None
+def smooth(values, alpha=None):
+    """Exponential moving average over the finite values, debiased (divided by 1 - (1-alpha)^t,
+    as TensorBoard does, so the first points are not pulled towards 0).  NaN/inf stay out of the
+    average and come back as NaN, so they break the line instead of bending it.  ``alpha=None``
+    picks about a 20th of the run (at most 0.3, at least 0.01)."""
+    if alpha is None:
+        alpha = min(0.3, max(0.01, 20 / max(len(values), 1)))
+    out, avg, weight = [], 0.0, 0.0
     for v in values:
         if not math.isfinite(v):
             out.append(float("nan"))
             continue
-        avg = v if avg is None else (1 - alpha) * avg + alpha * v
-        out.append(avg)
+        v = max(-1e300, min(1e300, v))
+        avg = (1 - alpha) * avg + alpha * v
+        weight = (1 - alpha) * weight + alpha
+        out.append(avg / weight)
     return out
 
 
@@ -147,12 +153,12 @@ def draw_curves(metrics, path):
     img = Image.new("RGB", (1200, 460), "white")
     draw = ImageDraw.Draw(img)
     fonts = (font(14), font(17))
-    epochs = [(m["epoch"], float(m["train_loss"])) for m in metrics]
+    epochs = [(m["epoch"] - 0.5, float(m["train_loss"])) for m in metrics]   # an epoch's mean
     batch = []
     for m in metrics:
         losses = [float(v) for v in m.get("batch_losses") or ()]
         batch += [(m["epoch"] - 1 + (i + 1) / len(losses), v) for i, v in enumerate(losses)]
-    x_max = max([e for e, _ in epochs] + [0])
+    x_max = max([m["epoch"] for m in metrics] + [0])
     series = []
     if batch:
         series += [("loss per batch", batch, LIGHT[0], 1),
