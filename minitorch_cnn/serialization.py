@@ -280,11 +280,16 @@ def _read_member(zf, name, budget, fail):
             fail(f"member {name!r} would inflate to {nbytes} bytes, over the {budget[0]} "
                  f"still allowed for this file (a zip bomb?)")
         budget[0] -= nbytes
+        stored = info.compress_type == zipfile.ZIP_STORED
+        if stored:                                   # its bytes must be in the file
+            start = _stored_start(zf.fp, info, name, fail)
+            if start + info.file_size > os.fstat(zf.fp.fileno()).st_size:
+                fail(f"member {name!r} runs past the end of the file (a truncated file?)")
         arr = np.empty(shape[::-1] if fortran else shape, dtype=dtype)
         view = memoryview(arr.reshape(-1).view(np.uint8)) if nbytes else memoryview(b"")
-        if info.compress_type == zipfile.ZIP_STORED:
+        if stored:
             fp.seek(0)
-            _read_stored(zf.fp, info, fp.read(header), view, name, fail)
+            _read_stored(zf.fp, start, info, fp.read(header), view, name, fail)
         else:
             done = 0
             while done < nbytes:
@@ -298,16 +303,20 @@ def _read_member(zf, name, budget, fail):
     return arr.T if fortran else arr
 
 
-def _read_stored(f, info, header, view, name, fail):
-    """An uncompressed member's array bytes, read by the kernel straight into ``view`` (4x
-    faster than copying chunks: the new pages are filled in the kernel), and its CRC checked."""
+def _stored_start(f, info, name, fail):
+    """Where an uncompressed member's bytes start in the file (after its local header)."""
     f.seek(info.header_offset)
     local = f.read(30)                               # the local file header
     if len(local) != 30 or local[:4] != b"PK\x03\x04":
         fail(f"member {name!r}: bad local file header")
-    start = info.header_offset + 30 + int.from_bytes(local[26:28], "little") \
-        + int.from_bytes(local[28:30], "little") + len(header)
-    f.seek(start)
+    return info.header_offset + 30 + int.from_bytes(local[26:28], "little") \
+        + int.from_bytes(local[28:30], "little")
+
+
+def _read_stored(f, start, info, header, view, name, fail):
+    """An uncompressed member's array bytes, read by the kernel straight into ``view`` (4x
+    faster than copying chunks: the new pages are filled in the kernel), and its CRC checked."""
+    f.seek(start + len(header))
     done = 0
     while done < len(view):
         n = f.readinto(view[done:])

@@ -370,10 +370,9 @@ def test_the_data_dir_error_names_the_option(tmp_path):
 
 
 # ------------------------------------------------------------------ 7. help a person can use
-@pytest.mark.parametrize("parser", [train.build_parser, evaluate_cli.build_parser,
-                                    predict_cli.build_parser])
-def test_every_option_has_one_help_line_with_its_default_once(parser):
-    p = parser()
+@pytest.mark.parametrize("cli", [train, evaluate_cli, predict_cli])
+def test_every_option_has_one_help_line_with_its_default_once(cli):
+    p = cli.build_parser()
     text = p.format_help()
     for action in p._actions:                                  # noqa: SLF001
         if action.dest == "help":

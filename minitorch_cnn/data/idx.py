@@ -84,14 +84,14 @@ def gunzip_idx(fileobj, compressed_size, name="<bytes>"):
                 fail(f"the IDX header promises {' x '.join(map(str, dims))} = {size} bytes from "
                      f"{compressed_size} compressed bytes, more than the {limit} allowed (a "
                      f"decompression bomb?); refused before inflating it")
-            content = bytearray(size)
-            content[:len(head)] = head
-            view, done = memoryview(content), len(head)
-            while done < size:
-                n = g.readinto(view[done:min(size, done + (1 << 20))])
-                if not n:
-                    return content[:done]            # truncated payload: parse_idx says so
-                done += n
+            # grown as bytes arrive, not allocated from the header: a header may promise more
+            # than the stream holds
+            content = bytearray(head)
+            while len(content) < size:
+                chunk = g.read(min(size - len(content), 1 << 20))
+                if not chunk:
+                    return content                   # truncated payload: parse_idx says so
+                content += chunk
             if g.read(1):                            # at the end gzip checks CRC and length
                 fail(f"the gzip stream holds more than the {size} bytes its IDX header "
                      f"promises (extra trailing bytes); stopped reading there")
