@@ -18,11 +18,9 @@ includes the interpreter and numpy) and the wall time of the read, next to the p
 import argparse
 import io
 import json
-import os
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 from pathlib import Path
 
