@@ -9,6 +9,7 @@ Builds, in a temporary folder, files of about 2 MB that inflate to ``--gb`` GB:
   lying-header   an .npy header promising 4 bytes, a zip entry declaring 2 GB
   mnist-gz       train-images-idx3-ubyte.gz whose IDX header promises 2 GB (read by MNIST)
   resume         the unreferenced bomb given to ``minitorch-train --resume``
+  evaluate       the honest-header bomb given to ``minitorch-evaluate``
   valid-256MB    for scale: a valid checkpoint holding one 256 MB array (read, not refused)
 
 and reads each one in a fresh subprocess, printing that subprocess's peak RSS (ru_maxrss, which
@@ -105,6 +106,9 @@ try:
         mt.load(path)
     elif kind == "mnist":
         mt.data.MNIST(root=path, train=True, download=False)
+    elif kind == "evaluate":
+        from minitorch_cnn.cli import evaluate
+        evaluate.main([path])
     elif kind == "resume":
         from minitorch_cnn.cli import train
         train.main(["--resume", path, "--out", sys.argv[3], "--limit", "64"])
@@ -145,6 +149,7 @@ def main():
                 ("lying-header", "load", Path(tmp) / "lying-header.npz"),
                 ("mnist-gz", "mnist", Path(tmp) / "mnist"),
                 ("resume", "resume", Path(tmp) / "unreferenced.npz", Path(tmp) / "run"),
+                ("evaluate", "evaluate", Path(tmp) / "honest-header.npz"),
                 ("valid-256MB", "load", Path(tmp) / "valid-256MB.npz")]
         for label, kind, path, *extra in rows:
             size = sum(f.stat().st_size for f in ([path] if path.is_file() else path.iterdir()))

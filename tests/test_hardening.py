@@ -206,6 +206,9 @@ def test_a_checkpoint_with_non_finite_weights_is_refused_everywhere(value, tmp_p
     Image.fromarray(np.pad(np.full((10, 4), 255, np.uint8), 9)).save(img)
     with pytest.raises(SystemExit, match="non-finite weights"):
         predict_cli.main([str(img), "--checkpoint", str(path)])
+    from minitorch_cnn.cli import detect as detect_cli
+    with pytest.raises(SystemExit, match="non-finite weights"):
+        detect_cli.load_detector(path)
 
 
 # ------------------------------------------------------------------ 3. outputs checked first
