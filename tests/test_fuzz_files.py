@@ -140,6 +140,16 @@ def header_change(which, shape, descr):
     return rezip(members)
 
 
+def member_change(kind, which):
+    """An extra member, a duplicate of one (a broken copy, written last), or every member
+    deflated (as another zip tool might)."""
+    members = members_of(BASE)
+    if kind == "deflate":
+        return rezip(members, zipfile.ZIP_DEFLATED)
+    name = "arr_99.npy" if kind == "extra" else members[which % len(members)][0]
+    return rezip(members + [(name, b"\x93NUMPY")])
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
     lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.sampled_from(
@@ -164,9 +174,7 @@ rebuilt = st.one_of(
               st.sampled_from(["<f4", "<f8", "|u1", "<i8", "|b1", "|O", "<U3", "|V0"])).map(
         lambda t: header_change(*t)),
     st.tuples(st.sampled_from(["extra", "duplicate", "deflate"]), st.integers(0, 20)).map(
-        lambda t: (rezip(members_of(BASE) + [("arr_99.npy" if t[0] == "extra" else
-                                               members_of(BASE)[t[1] % len(members_of(BASE))][0], b"\x93NUMPY")])
-                   if t[0] != "deflate" else rezip(members_of(BASE), zipfile.ZIP_DEFLATED))),
+        lambda t: member_change(*t)),
     json_values.map(structure_change),
 )
 
