@@ -241,7 +241,7 @@ def _idx_case(tmp_path, content, gz, cut):
         assert type(result) is ValueError, repr(result)
         assert str(path) in str(result), str(result)
     else:                           # a correct load: exactly what the (intact) header promises
-        assert cut is None or cut % (len(data) + 1) == len(data) or not gz
+        content = content if gz else data        # a cut raw file is what was read
         ndim = content[3]
         dims = tuple(np.frombuffer(content[4:4 + 4 * ndim], ">u4"))
         assert result.shape == dims
