@@ -5,8 +5,10 @@
 complete new one, never a half-written file.
 """
 import contextlib
+import glob
 import os
 import tempfile
+from pathlib import Path
 
 
 @contextlib.contextmanager
@@ -31,6 +33,20 @@ def atomic_open(path, mode="wb"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def remove_stale_temps(path):
+    """Remove the temporary files that ``atomic_open(path)`` leaves behind when its process is
+    killed (kill -9 skips the cleanup): ``.NAME.<random>.tmp`` next to ``path``.  Call it before
+    writing ``path`` again; a run that is still writing ``path`` would lose its temp file, so
+    two processes must not write the same file at once (they would overwrite each other anyway)."""
+    path = Path(path)
+    removed = 0
+    for tmp in path.parent.glob("." + glob.escape(path.name) + ".*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+            removed += 1
+    return removed
 
 
 def _mode_for(path):

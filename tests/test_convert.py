@@ -287,7 +287,20 @@ VGG_FC7 = 4096 * 4096 + 4096
 VGG_FC8 = 4096 * 1000 + 1000
 
 
+def vgg_head_params(C, F, classes):
+    """fc6 (C*7*7 -> F), fc7 (F -> F), fc8 (F -> classes): weights + biases."""
+    return (C * 49 * F + F) + (F * F + F) + (F * classes + classes)
+
+
 def test_vgg_head_counts_by_formula():
+    # the formula against the project's own count, on a narrow head and its conv version
+    head = vgg_like_head(8, 16, 10)
+    conv = mt.fc_to_conv(head, (8, 7, 7))
+    for m in (head, conv):
+        assert sum(p.data.size for p in m.parameters()) == vgg_head_params(8, 16, 10)
+    assert mt.summary(conv, (8, 7, 7)).total_params == vgg_head_params(8, 16, 10)
+    # ... then at VGG-16's widths
+    assert vgg_head_params(512, 4096, 1000) == VGG_FC6 + VGG_FC7 + VGG_FC8
     assert VGG_FC6 == 102_764_544 and 512 * 7 * 7 == 25_088
     assert VGG_FC7 == 16_781_312 and VGG_FC8 == 4_097_000
     assert VGG_FC6 * 4 == 411_058_176                          # bytes in float32: ~411 MB

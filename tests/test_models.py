@@ -83,6 +83,14 @@ def test_forward_shapes_and_gradients_flow():
     mt.nn.functional.cross_entropy(out, mt.tensor([3, 7])).backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and p.grad.shape == p.shape, name
+        assert np.isfinite(p.grad).all(), name
+    # values, not only shapes: d mean-CE / d (last bias) = mean over the batch of softmax - onehot
+    z = out.data.astype(np.float64)
+    soft = np.exp(z - z.max(1, keepdims=True))
+    soft /= soft.sum(1, keepdims=True)
+    soft[[0, 1], [3, 7]] -= 1
+    np.testing.assert_allclose(model.head[-1].bias.grad, soft.mean(0), rtol=1e-4, atol=1e-6)
+    assert np.abs(model.features[0][0].weight.grad).sum() > 0        # reaches the stem
 
 
 def test_conv_bn_relu_is_a_sequential():

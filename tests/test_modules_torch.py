@@ -156,6 +156,18 @@ def test_dropout_train_is_random_but_unbiased_and_identity_in_eval():
     np.testing.assert_array_equal(ours(x).data, ours(x).data)
 
 
+@pytest.mark.parametrize("p", [0.25, 0.5, 0.8])
+def test_dropout_scales_the_kept_units_by_one_over_one_minus_p(p):
+    drop = nn.Dropout(p)
+    x = mt.tensor(np.random.default_rng(0).uniform(1, 2, (200, 100)))
+    y = drop(x).data
+    kept = y != 0
+    np.testing.assert_allclose(y[kept], x.data[kept] / (1 - p), rtol=1e-6)
+    assert kept.mean() == pytest.approx(1 - p, abs=0.01)          # 20,000 draws: sd 0.0035
+    tout = tnn.Dropout(p)(torch.tensor(x.data)).numpy()
+    np.testing.assert_allclose(tout[tout != 0], x.data[tout != 0] / (1 - p), rtol=1e-6)
+
+
 @pytest.mark.parametrize("make, shape", [
     (lambda lib: lib.Conv2d(3, 4, 4, padding="same", dilation=1), (2, 3, 7, 6)),
     (lambda lib: lib.Conv2d(3, 4, (2, 3), padding="same", dilation=(2, 1)), (2, 3, 7, 6)),
@@ -193,15 +205,22 @@ def test_single_layers_match_torch(make, shape):
 @pytest.mark.parametrize("make", [lambda lib: lib.Linear(200, 150),
                                   lambda lib: lib.Conv2d(12, 66, 5, groups=3)])
 def test_default_init_distribution_matches_torch(make):
-    """Different generators, same distribution: range and std agree."""
+    """Different generators, same distribution: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for both
+    (kaiming_uniform with a = sqrt(5) for the weight, the same bound for the bias), checked
+    against that bound: the max |w| lies just under it, the std is bound / sqrt(3)."""
     torch.manual_seed(0)
     for name in ("weight", "bias"):
-        a = getattr(make(nn), name).data
-        b = getattr(make(tnn), name).detach().numpy()
+        ours, theirs = make(nn), make(tnn)
+        a = getattr(ours, name).data
+        b = getattr(theirs, name).detach().numpy()
         assert a.dtype == b.dtype == np.float32
-        assert np.abs(a).max() == pytest.approx(np.abs(b).max(), rel=0.05 if a.size > 1000
-                                                else 0.2)
-        assert a.std() == pytest.approx(b.std(), rel=0.05 if a.size > 1000 else 0.3)
+        fan_in = ours.weight.data[0].size
+        bound = 1 / np.sqrt(fan_in)
+        for w in (a, b):
+            # n uniform draws: the max falls short of the bound by about bound / n; the sample
+            # std has a relative sd of about 1 / sqrt(1.25 n), so 4 sd: 3.6 / sqrt(n)
+            assert bound * (1 - 10 / w.size) <= np.abs(w).max() <= bound * (1 + 1e-6)
+            assert w.std() == pytest.approx(bound / np.sqrt(3), rel=3.6 / np.sqrt(w.size))
 
 
 def test_load_state_dict_error_kinds_match_torch():

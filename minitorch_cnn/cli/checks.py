@@ -1,7 +1,21 @@
 """Argument checks shared by the programs: each failure is one ``error:`` line, no traceback."""
 import argparse
 import math
+import os
+import tempfile
 from pathlib import Path
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` shows each default once: appended unless the help text already gives it
+    (or there is none to give: a default of None means "not set")."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, argparse.SUPPRESS) \
+                or isinstance(action, argparse._HelpAction):
+            return text
+        return super()._get_help_string(action)
 
 
 def _positive(cast, kind):
@@ -23,6 +37,18 @@ positive_int = _positive(int, "integer")
 positive_float = _positive(float, "number")
 
 
+def seed(text):
+    """An argparse type: an integer numpy can seed with, 0 <= seed < 2**32."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer in 0 .. 2**32-1, got {text!r}")
+    if not 0 <= v < 2 ** 32:
+        raise argparse.ArgumentTypeError(f"expected an integer in 0 .. 2**32-1 (numpy's seed "
+                                         f"range), got {text}")
+    return v
+
+
 def existing_file(what, path):
     """``path`` as a Path; SystemExit if it is a folder or does not exist."""
     path = Path(path)
@@ -38,3 +64,21 @@ def output_file(flag, path):
     work, not after it); None passes."""
     if path is not None and Path(path).is_dir():
         raise SystemExit(f"error: --{flag} {path} is a folder; give a file name")
+
+
+def writable_folder(flag, folder):
+    """Create ``folder`` if needed and prove that a file can be written in it (create and remove
+    a temporary file), so that an unwritable output fails before the work, not after it."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-test.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise SystemExit(f"error: cannot write to {flag} {folder}: {e.strerror or e}")
+
+
+def cli_message(error):
+    """An error of the data layer, worded for the command line (its --data-dir option)."""
+    return str(error).replace("Pass root=FOLDER", "Pass --data-dir FOLDER")

@@ -1,6 +1,6 @@
 """Evaluate a checkpoint on the MNIST test set: accuracy and the confusion matrix.
 
-    python examples/evaluate.py runs/inception_mnist/checkpoint.npz
+    python examples/evaluate.py runs/inception_mnist/checkpoint.npz   # or: minitorch-evaluate
 """
 import argparse
 import sys
@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 from ..data import MNIST
-from .checks import positive_int
+from .checks import HelpFormatter, cli_message, positive_int
 from .train import evaluate, load_model_checkpoint
 
 
@@ -28,17 +28,31 @@ def format_confusion(counts):
     return "\n".join(lines)
 
 
+def build_parser():
+    p = argparse.ArgumentParser(description="Test accuracy and confusion matrix of a checkpoint",
+                                formatter_class=HelpFormatter)
+    p.add_argument("checkpoint", help="a checkpoint.npz of minitorch-train, or its --export file")
+    p.add_argument("--data-dir", default=None,
+                   help="folder with the MNIST files (default: $MINITORCH_CNN_DATA, "
+                        "data/mnist, then ~/.cache/minitorch_cnn/mnist)")
+    p.add_argument("--limit", type=positive_int, default=None,
+                   help="first N test images only (default: all 10,000)")
+    return p
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Test accuracy and confusion matrix of a checkpoint")
-    p.add_argument("checkpoint")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--limit", type=positive_int, default=None, help="first N test images only")
-    args = p.parse_args(argv)
+    """The command: prints the accuracy and the confusion matrix; returns 0 (the exit status)."""
+    run(build_parser().parse_args(argv))
+    return 0
+
+
+def run(args):
+    """(accuracy, confusion counts) of ``args.checkpoint`` on the test set."""
     model, _ = load_model_checkpoint(args.checkpoint)
     try:
         test_set = MNIST(root=args.data_dir, train=False)
     except (OSError, RuntimeError, ValueError) as e:
-        raise SystemExit(f"error: {e}")
+        raise SystemExit(f"error: {cli_message(e)}")
     if args.limit is not None:
         test_set = test_set.subset(np.arange(min(args.limit, len(test_set))))
     acc, preds = evaluate(model, test_set)
@@ -53,5 +67,4 @@ def model_classes(model):
 
 
 if __name__ == "__main__":
-    main()
-    sys.exit(0)
+    sys.exit(main())

@@ -1,6 +1,7 @@
 """Classify a user's picture of a digit with a trained checkpoint.
 
     python examples/predict.py my_digit.png [--checkpoint runs/inception_mnist/checkpoint.npz]
+    minitorch-predict my_digit.png                  # the same, as a console script
 
 MNIST digits are white on black, size-normalised to fit a 20x20 box and centred by their centre
 of mass in a 28x28 image.  ``prepare_image`` does the same to any picture: grayscale, invert if
@@ -16,6 +17,7 @@ from PIL import Image
 from ..autograd import no_grad
 from ..data.mnist import MEAN as MNIST_MEAN, STD as MNIST_STD
 from ..tensor import Tensor
+from .checks import HelpFormatter
 from .images import load_gray  # noqa: F401  (part of this module's API: predict.load_gray)
 from .train import load_model_checkpoint
 
@@ -52,11 +54,23 @@ def predict(model, x):
     return model(Tensor(x)).softmax(1).data
 
 
+def build_parser():
+    p = argparse.ArgumentParser(description="Classify a picture of a handwritten digit",
+                                formatter_class=HelpFormatter)
+    p.add_argument("image", help="a picture of one digit (PNG, JPEG, ...; any polarity)")
+    p.add_argument("--checkpoint", default="runs/inception_mnist/checkpoint.npz",
+                   help="a checkpoint.npz of minitorch-train, or its --export file")
+    return p
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Classify a picture of a handwritten digit")
-    p.add_argument("image")
-    p.add_argument("--checkpoint", default="runs/inception_mnist/checkpoint.npz")
-    args = p.parse_args(argv)
+    """The command: prints the prediction and every class's probability; returns 0."""
+    run(build_parser().parse_args(argv))
+    return 0
+
+
+def run(args):
+    """(label, probabilities) for ``args.image``."""
     x = prepare_image(load_gray(args.image))
     model, _ = load_model_checkpoint(args.checkpoint)
     probs = predict(model, x)[0]
@@ -68,5 +82,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
-    sys.exit(0)
+    sys.exit(main())

@@ -22,6 +22,7 @@ arch, num_classes, metrics; no optimizer state): a small file for ``load_model_c
 """
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -38,14 +39,16 @@ from .. import optim
 from ..autograd import no_grad
 from ..data import MNIST, DataLoader, RandomTranslate
 from ..detect import BackgroundMix, MixedLoader
-from ..fileio import atomic_write_text
+from ..fileio import atomic_write_text, remove_stale_temps
 from ..models import InceptionLite
 from ..nn import functional as F
-from ..serialization import load, save
-from .checks import existing_file, output_file, positive_float, positive_int
+from ..serialization import CheckpointError, load, save
+from .checks import (HelpFormatter, cli_message, existing_file, output_file, positive_float,
+                     positive_int, seed, writable_folder)
 from .plot import draw_curves
 
 ARCH = "InceptionLite"
+HEAD_WEIGHT = "head.4.weight"          # the classifier's last Linear: (num_classes, 128)
 # the flags that define a run: --resume continues the same run, so they must not change
 RUN_FLAGS = ("epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "seed", "limit",
              "background")
@@ -53,28 +56,34 @@ RUN_FLAGS = ("epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "
 
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--epochs", type=positive_int, default=3)
-    p.add_argument("--batch-size", type=positive_int, default=128)
+                                formatter_class=HelpFormatter)
+    p.add_argument("--epochs", type=positive_int, default=3, help="passes over the training set")
+    p.add_argument("--batch-size", type=positive_int, default=128, help="images per batch")
     p.add_argument("--lr", type=positive_float, default=None,
                    help="learning rate (default: 1e-3 for adam, 0.05 for sgd)")
-    p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
+    p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam",
+                   help="sgd: momentum 0.9, nesterov, weight decay 5e-4")
     p.add_argument("--schedule", choices=["cosine", "step", "none"], default="cosine",
                    help="learning-rate schedule, stepped once per batch")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
                    help="random translations of up to 2 pixels")
-    p.add_argument("--data-dir", default=None, help="folder with the MNIST files")
+    p.add_argument("--data-dir", default=None,
+                   help="folder with the MNIST files (default: $MINITORCH_CNN_DATA, "
+                        "data/mnist, then ~/.cache/minitorch_cnn/mnist)")
     p.add_argument("--out", default="runs/inception_mnist", help="output folder")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0,
+                   help="seeds weight init, shuffling, augmentation and dropout (0 .. 2**32-1)")
     p.add_argument("--limit", type=positive_int, default=None,
-                   help="train on the first N images only")
+                   help="train on the first N images only (default: all 60,000)")
     p.add_argument("--test-limit", type=positive_int, default=None,
-                   help="evaluate on the first N test images only")
-    p.add_argument("--resume", default=None, help="checkpoint to continue from")
+                   help="evaluate on the first N test images only (default: all 10,000)")
+    p.add_argument("--resume", default=None,
+                   help="checkpoint.npz of an interrupted run to continue, with its own flags")
     p.add_argument("--background", action="store_true",
                    help="add an 11th class (10 = background) for detection on canvases")
     p.add_argument("--export", default=None,
-                   help="at the end, also write the model alone (no optimizer) to this file")
+                   help="at the end, also write the model alone (no optimizer) to this file "
+                        "(default: none)")
     return p
 
 
@@ -94,15 +103,27 @@ def make_scheduler(args, opt, steps_per_epoch):
     return None
 
 
+class Diverged(ArithmeticError):
+    """The loss of batch ``batch`` (1-based, of ``batches``) was ``loss``: nan or inf."""
+
+    def __init__(self, batch, batches, loss):
+        super().__init__(f"the loss is {loss} at batch {batch} of {batches}")
+        self.batch, self.batches, self.loss = batch, batches, loss
+
+
 def train_one_epoch(model, loader, opt, sched, desc, batch_losses=None):
-    """One pass over ``loader``; returns (mean loss, accuracy).  Each batch's loss is appended
-    to ``batch_losses`` if given (curves.png draws them)."""
+    """One pass over ``loader``; returns (mean loss, accuracy), the loss weighted by batch size.
+    Each batch's loss is appended to ``batch_losses`` if given (curves.png draws them).
+    Raises ``Diverged`` (before the optimizer step) on a non-finite loss."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     bar = tqdm(loader, desc=desc, leave=False, dynamic_ncols=True)
-    for x, y in bar:
+    for batch, (x, y) in enumerate(bar, 1):
         logits = model(x)
         loss = F.cross_entropy(logits, y)
+        if not math.isfinite(loss.item()):          # one more step would only spread the NaN
+            bar.close()
+            raise Diverged(batch, len(loader), loss.item())
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -150,13 +171,27 @@ def load_model_checkpoint(path, num_classes=10):
         state = load(path)
     except (ValueError, OSError) as e:
         raise SystemExit(f"error: cannot read checkpoint {path}: {e}")
-    if (not isinstance(state, dict) or state.get("arch") != ARCH
-            or not isinstance(state.get("model"), dict)):
+    if not isinstance(state, dict) or state.get("arch") != ARCH:
         raise SystemExit(f"error: {path} is not an {ARCH} checkpoint (arch: "
                          f"{state.get('arch') if isinstance(state, dict) else type(state).__name__})")
+    weights = state.get("model")
+    if not isinstance(weights, dict) or not all(isinstance(v, np.ndarray)
+                                                for v in weights.values()):
+        raise SystemExit(f"error: {path} is not a valid {ARCH} checkpoint: its 'model' entry is "
+                         f"{type(weights).__name__}, expected a dict of weight arrays")
     classes = state.get("num_classes", num_classes)
     if type(classes) is not int or classes < 1:
         raise SystemExit(f"error: {path} has an invalid num_classes: {classes!r}")
+    head = weights.get(HEAD_WEIGHT)                 # checked before a model of that size is built
+    if head is None or head.ndim != 2 or head.shape[0] != classes:
+        raise SystemExit(f"error: {path} says num_classes {classes}, but its {HEAD_WEIGHT} has "
+                         f"shape {None if head is None else head.shape}, expected ({classes}, ...)")
+    for key, w in weights.items():
+        if w.dtype.kind in "fc" and not np.isfinite(w).all():
+            raise SystemExit(f"error: {path} holds non-finite weights ({key} has "
+                             f"{int((~np.isfinite(w)).sum())} nan/inf of {w.size}): the run "
+                             f"that wrote it diverged; use an earlier checkpoint or retrain "
+                             f"with a smaller --lr")
     model = InceptionLite(num_classes=classes)
     try:
         model.load_state_dict(state["model"])
@@ -186,16 +221,67 @@ def check_resumable(path, state, args):
                          f"a new run without --resume")
 
 
+def restore_training_state(path, state, model, opt, sched, loader, epochs):
+    """Put a (checked) training checkpoint's state into the run's objects; returns
+    (metrics, epoch).  Anything a tampered file holds -- a zip CRC only proves the bytes are the
+    ones that were zipped -- is a CheckpointError naming the file and the field."""
+    def bad(field, why):
+        raise CheckpointError(f"{path}: invalid training state in field {field!r}: {why}")
+
+    epoch, metrics = state["epoch"], state["metrics"]
+    if type(epoch) is not int or not 0 <= epoch <= epochs:
+        bad("epoch", f"{str(epoch)[:60]!r}, expected an integer in 0 .. {epochs}")
+    if (type(metrics) is not list or len(metrics) != epoch
+            or not all(isinstance(m, dict) for m in metrics)):
+        bad("metrics", f"{str(metrics)[:60]!r}, expected a list of {epoch} per-epoch records")
+    steps = [("optimizer", opt.load_state_dict, state["optimizer"]),
+             ("loader", loader.load_state_dict, state["loader"]),
+             ("numpy_rng", lambda s: np.random.set_state(tuple(s)), state["numpy_rng"])]
+    if sched is not None and state.get("scheduler") is not None:
+        steps.insert(1, ("scheduler", sched.load_state_dict, state["scheduler"]))
+    for field, restore, value in steps:
+        try:
+            restore(value)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as e:
+            bad(field, f"{type(e).__name__}: {str(e)[:200]}")
+    return list(metrics), epoch
+
+
+OUTPUTS = ("checkpoint.npz", "metrics.json", "curves.png")
+
+
 def check_outputs(args):
-    """Fail now, not after an hour of training, on an output path that cannot be written."""
+    """Fail now, not after an hour of training, on an output path that cannot be written:
+    each output folder must take a file; --export must not overwrite a resumable checkpoint.
+    Temp files a killed run left in --out are removed."""
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise SystemExit(f"error: --out {out} is a file; it must be a folder")
-    output_file("export", args.export)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise SystemExit(f"error: cannot create --out {out}: {e}")
+    writable_folder("--out", out)
+    for name in OUTPUTS:
+        remove_stale_temps(out / name)
+    if args.export:
+        output_file("export", args.export)
+        export = Path(args.export).resolve()
+        ours = [out.resolve() / name for name in OUTPUTS] + (
+            [Path(args.resume).resolve()] if args.resume else [])
+        if export in ours:
+            raise SystemExit(f"error: --export {args.export} would replace the run's own "
+                             f"{'checkpoint' if export.suffix == '.npz' else 'output'} with a "
+                             f"model-only file; export to another file name")
+        writable_folder("--export folder", export.parent)
+        remove_stale_temps(export)
+
+
+def write_outputs(out, model, opt, sched, loader, epoch, metrics, args):
+    """checkpoint.npz, metrics.json and curves.png of the run so far, each written atomically."""
+    save(checkpoint_state(model, opt, sched, loader, epoch, metrics, args), out / "checkpoint.npz")
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    draw_curves(metrics, out / "curves.png")
+
+
+def all_finite(model):
+    return all(np.isfinite(p.data).all() for p in model.parameters())
 
 
 def run(args):
@@ -203,11 +289,13 @@ def run(args):
     check_outputs(args)
     out = Path(args.out)
     np.random.seed(args.seed)                  # weight init and dropout masks
+    if args.resume:                            # a bad checkpoint fails before the data is read
+        resumed = load_model_checkpoint(args.resume)
     try:
         train_set = MNIST(root=args.data_dir, train=True)
         test_set = MNIST(root=args.data_dir, train=False)
     except (OSError, RuntimeError, ValueError) as e:
-        raise SystemExit(f"error: {e}")
+        raise SystemExit(f"error: {cli_message(e)}")
     if args.limit is not None:
         train_set = train_set.subset(np.arange(min(args.limit, len(train_set))))
     if args.test_limit is not None:
@@ -221,31 +309,43 @@ def run(args):
     model = InceptionLite(num_classes=num_classes)
     opt = make_optimizer(args, model.parameters())
     sched = make_scheduler(args, opt, len(loader))
-    metrics, start = [], 0
+    metrics, start, last_saved = [], 0, None
 
     if args.resume:
-        model, state = load_model_checkpoint(args.resume)
-        if int(state.get("num_classes", 10)) != num_classes:
+        model, state = resumed
+        if state.get("num_classes", 10) != num_classes:
             raise SystemExit(f"error: {args.resume} has {state.get('num_classes', 10)} classes, "
                              f"this run trains {num_classes} (--background: 11)")
         check_resumable(args.resume, state, args)
         opt = make_optimizer(args, model.parameters())
         sched = make_scheduler(args, opt, len(loader))
-        opt.load_state_dict(state["optimizer"])
-        if sched is not None and state.get("scheduler") is not None:
-            sched.load_state_dict(state["scheduler"])
-        loader.load_state_dict(state["loader"])
-        np.random.set_state(tuple(state["numpy_rng"]))
-        metrics, start = list(state["metrics"]), int(state["epoch"])
+        try:
+            metrics, start = restore_training_state(args.resume, state, model, opt, sched,
+                                                    loader, args.epochs)
+        except CheckpointError as e:
+            raise SystemExit(f"error: {e}")
         print(f"resumed from {args.resume} after epoch {start}")
+        last_saved = (args.resume, start)
 
     print(f"training {ARCH} on {len(train_set)} images, testing on {len(test_set)}; "
           f"{len(loader)} batches of {args.batch_size} per epoch")
     for epoch in range(start + 1, args.epochs + 1):
         t0 = time.perf_counter()
         batch_losses = []
-        loss, acc = train_one_epoch(model, loader, opt, sched, f"epoch {epoch}/{args.epochs}",
-                                    batch_losses)
+        try:
+            # a diverging run is reported by the loss check below, not numpy's warnings
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                loss, acc = train_one_epoch(model, loader, opt, sched,
+                                            f"epoch {epoch}/{args.epochs}", batch_losses)
+            if not all_finite(model):           # a finite loss, but the last step overflowed
+                raise Diverged(len(loader), len(loader), "finite, but the weights are not")
+        except Diverged as e:
+            kept = ("no checkpoint was written" if last_saved is None else
+                    f"the last one with finite weights, {last_saved[0]} (epoch "
+                    f"{last_saved[1]}), is kept")
+            raise SystemExit(f"error: training diverged at epoch {epoch}, batch {e.batch} of "
+                             f"{e.batches}: the loss is {e.loss}; try a smaller --lr (this run: "
+                             f"{opt.defaults['lr']:g}); {kept}")
         test_acc, _ = evaluate(model, test_set)
         seconds = time.perf_counter() - t0
         metrics.append({"epoch": epoch, "train_loss": loss, "train_accuracy": acc,
@@ -253,10 +353,12 @@ def run(args):
                         "batch_losses": batch_losses})
         print(f"epoch {epoch}: train loss {loss:.4f}  train acc {acc:.4f}  "
               f"test acc {test_acc:.4f}  ({seconds:.0f} s)")
-        save(checkpoint_state(model, opt, sched, loader, epoch, metrics, args),
-             out / "checkpoint.npz")
-        atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
-        draw_curves(metrics, out / "curves.png")
+        write_outputs(out, model, opt, sched, loader, epoch, metrics, args)
+        last_saved = (out / "checkpoint.npz", epoch)
+    if start >= args.epochs:                   # a finished run: nothing to train, copy its state
+        print(f"{args.resume} is a finished run ({start} of {args.epochs} epochs): nothing to "
+              f"train")
+        write_outputs(out, model, opt, sched, loader, start, metrics, args)
     print(f"wrote {out / 'checkpoint.npz'}, {out / 'metrics.json'}, {out / 'curves.png'}; "
           f"peak memory (RSS) {peak_rss_mb():.0f} MB")
     if args.export:

@@ -17,7 +17,9 @@ follow, every mismatch (too few *or* too many bytes) is an error: a truncated do
 turn into a silently shorter array.
 """
 import gzip
+import io
 import math
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -39,26 +41,76 @@ IDX_DTYPES = {
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
+# A gzipped IDX file may inflate to MAX_RATIO times its compressed size, or to MIN_LIMIT bytes,
+# whichever is larger (MNIST's largest file: 47,040,016 bytes from 9.9 MB, 4.8x).  deflate reaches
+# 1032x on zeros, so a decompression bomb is refused from its header, before it is inflated.
+MAX_RATIO = 100
+MIN_LIMIT = 256 * 2 ** 20
+
+
 def maybe_gunzip(raw, name="<bytes>"):
     """``(content, was_gzip)``: ``raw`` decompressed if it starts with the gzip magic 1f 8b.
 
-    A damaged gzip stream (truncated, bad CRC) raises ``ValueError`` naming ``name``.
+    A damaged gzip stream (truncated, bad CRC) raises ``ValueError`` naming ``name``; so does a
+    stream that would inflate past what its IDX header promises (see ``gunzip_idx``).
     """
     if raw[:2] != _GZIP_MAGIC:
         return raw, False
+    return gunzip_idx(io.BytesIO(raw), len(raw), name), True
+
+
+def gunzip_idx(fileobj, compressed_size, name="<bytes>"):
+    """Inflate a gzipped IDX stream in bounded memory: the header is inflated first, its dims
+    give the exact size of the content, which must fit the limit above; inflation stops there.
+
+    Returns the content (a bytearray); parse_idx reports a header it cannot use or a short
+    payload.  Bytes beyond the promised size are an error (the stream is not read further).
+    """
+    def fail(what):
+        raise ValueError(f"{name}: {what}") from None
+
     try:
-        # gzip checks the CRC32 and the length stored at the end of the stream, so a complete
-        # stream here means the decompressed bytes are exactly the ones that were compressed.
-        return gzip.decompress(raw), True
+        with gzip.GzipFile(fileobj=fileobj, mode="rb") as g:
+            head = g.read(4)
+            if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in IDX_DTYPES:
+                return bytearray(head)               # parse_idx says what is wrong with it
+            head += g.read(4 * head[3])
+            if len(head) < 4 + 4 * head[3]:
+                return bytearray(head)
+            dims = struct.unpack(f">{head[3]}I", head[4:])
+            size = len(head) + math.prod(dims) * IDX_DTYPES[head[2]].itemsize
+            limit = max(MAX_RATIO * compressed_size, MIN_LIMIT)
+            if size > limit:
+                fail(f"the IDX header promises {' x '.join(map(str, dims))} = {size} bytes from "
+                     f"{compressed_size} compressed bytes, more than the {limit} allowed (a "
+                     f"decompression bomb?); refused before inflating it")
+            # grown as bytes arrive, not allocated from the header: a header may promise more
+            # than the stream holds
+            content = bytearray(head)
+            while len(content) < size:
+                chunk = g.read(min(size - len(content), 1 << 20))
+                if not chunk:
+                    return content                   # truncated payload: parse_idx says so
+                content += chunk
+            if g.read(1):                            # at the end gzip checks CRC and length
+                fail(f"the gzip stream holds more than the {size} bytes its IDX header "
+                     f"promises (extra trailing bytes); stopped reading there")
     except (EOFError, OSError, zlib.error) as e:     # gzip.BadGzipFile is an OSError
-        raise ValueError(f"{name}: corrupted gzip stream ({len(raw)} bytes): {e}. "
-                         f"Probably a truncated download; delete it and fetch it again.") from None
+        fail(f"corrupted gzip stream ({compressed_size} bytes): {e}. "
+             f"Probably a truncated download; delete it and fetch it again.")
+    return content
 
 
 def read_bytes(path):
-    """The file's content, decompressed if it is gzip: ``(content, was_gzip)``."""
+    """The file's content, decompressed (in bounded memory) if it is gzip: ``(content,
+    was_gzip)``."""
     path = Path(path)
-    return maybe_gunzip(path.read_bytes(), f"read_idx: {path}")
+    with open(path, "rb") as f:
+        if f.read(2) != _GZIP_MAGIC:
+            f.seek(0)
+            return f.read(), False
+        f.seek(0)
+        return gunzip_idx(f, os.fstat(f.fileno()).st_size, f"read_idx: {path}"), True
 
 
 def parse_idx(content, name="<bytes>"):
