@@ -128,11 +128,11 @@ def fake(tmp_path, monkeypatch):
     (tri, trl), (tei, tel) = make_split(rng, 20), make_split(rng, 8)
     contents = {NAMES[0]: encode_idx(tri), NAMES[1]: encode_idx(trl),
                 NAMES[2]: encode_idx(tei), NAMES[3]: encode_idx(tel)}
-    monkeypatch.setattr(mnist_mod, "MD5", {k: hashlib.md5(v).hexdigest()
-                                           for k, v in contents.items()})
-    monkeypatch.setattr(mnist_mod, "SPLITS", {True: (NAMES[0], NAMES[1], 20),
-                                              False: (NAMES[2], NAMES[3], 8)})
-    monkeypatch.setattr(mnist_mod, "REPO_DIR", tmp_path / "repo")
+    monkeypatch.setattr(MNIST, "md5", {k: hashlib.md5(v).hexdigest()
+                                       for k, v in contents.items()})
+    monkeypatch.setattr(MNIST, "splits", {True: (NAMES[0], NAMES[1], 20),
+                                          False: (NAMES[2], NAMES[3], 8)})
+    monkeypatch.setattr(MNIST, "repo_dir", tmp_path / "repo")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("MINITORCH_CNN_DATA", raising=False)
 
@@ -213,13 +213,13 @@ def test_mnist_rejects_bad_files(fake, monkeypatch):
     with pytest.raises(ValueError, match="MD5"):
         MNIST(root, download=False)
     # right MD5 table, wrong count / label range
-    monkeypatch.setattr(mnist_mod, "SPLITS", {True: (NAMES[2], NAMES[3], 9)})
+    monkeypatch.setattr(MNIST, "splits", {True: (NAMES[2], NAMES[3], 9)})
     with pytest.raises(ValueError, match="expected 9 x 28 x 28"):
         MNIST(root, download=False)
     bad = encode_idx(np.full(8, 10, np.uint8))
     write(root / (NAMES[3] + ".gz"), bad, True)
-    mnist_mod.SPLITS[True] = (NAMES[2], NAMES[3], 8)
-    mnist_mod.MD5[NAMES[3]] = hashlib.md5(bad).hexdigest()
+    MNIST.splits[True] = (NAMES[2], NAMES[3], 8)
+    MNIST.md5[NAMES[3]] = hashlib.md5(bad).hexdigest()
     with pytest.raises(ValueError, match="labels in 0..9"):
         MNIST(root, download=False)
 
