@@ -203,7 +203,7 @@ def download_mnist(folder, timeout=30, searched=None, dataset=None):
             break
         else:
             raise MNISTNotFoundError(
-                f"could not download {name}.gz from any mirror:\n" + "\n".join(errors) + "\n"
+                f"could not download {spec.name} {name}.gz from any mirror:\n" + "\n".join(errors) + "\n"
                 + _missing_message(searched or [(folder, "download folder")],
                                    " and the download failed", spec))
 
