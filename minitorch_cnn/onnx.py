@@ -236,7 +236,7 @@ class _Exporter:
             if convert is None or type(ctx).__module__ not in _OP_MODULES:
                 self.fail("no ONNX translation")
             self.names[id(o1)] = convert(ctx, o2._ctx)
-        if t1.x._requires_grad and not any(p is t1.x for o in t1.order for p in o._ctx.parents):
+        if not any(p is t1.x for o in t1.order for p in o._ctx.parents):
             raise OnnxExportError("onnx.export: the output does not depend on the input (the "
                                   "forward computes outside the graph, e.g. through .data)")
         # the last node's output is the graph's output

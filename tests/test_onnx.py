@@ -177,3 +177,25 @@ def test_export_command_onnx_and_fcn(tmp_path, rng):
         export_cli.main([str(ckpt), str(tmp_path / "m.txt")])
     with pytest.raises(SystemExit, match="does not exist"):
         export_cli.main([str(tmp_path / "nope.npz"), str(tmp_path / "m.onnx")])
+
+
+def test_export_command_safetensors_and_draw(tmp_path):
+    from minitorch_cnn import export as export_cli
+    from minitorch_cnn.cli.train import ARCH
+    model = mt.models.InceptionLite()
+    ckpt = tmp_path / "model.npz"
+    mt.save({"arch": ARCH, "num_classes": 10, "model": model.state_dict()}, ckpt)
+    if pytest.importorskip("safetensors"):
+        assert export_cli.main([str(ckpt), str(tmp_path / "w.safetensors")]) == 0
+        back = mt.load_safetensors(tmp_path / "w.safetensors")
+        np.testing.assert_array_equal(back["head.4.weight"], model.head[4].weight.data)
+    with pytest.raises(SystemExit, match="weights only"):
+        export_cli.main([str(ckpt), str(tmp_path / "w.safetensors"), "--fcn"])
+    pytest.importorskip("graphviz")
+    import shutil
+    if shutil.which("dot") is None:
+        pytest.skip("Debian's graphviz (dot) is not installed")
+    svg = tmp_path / "g.svg"
+    assert export_cli.main([str(ckpt), str(tmp_path / "m.onnx"), "--draw", str(svg)]) == 0
+    text = svg.read_text()
+    assert text.count("Concat") == 2 and "features.0.0.weight" in text and "Gemm" in text
