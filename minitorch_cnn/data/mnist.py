@@ -329,8 +329,8 @@ class KMNIST(MNISTFormat):
     them, so here a file must be CODH's .gz file itself (``md5_of = "gzip"``)."""
 
     name, folder = "Kuzushiji-MNIST", "kmnist"
-    mirrors = ("https://codh.rois.ac.jp/kmnist/dataset/kmnist/",
-               "http://codh.rois.ac.jp/kmnist/dataset/kmnist/")
+    mirrors = ("http://codh.rois.ac.jp/kmnist/dataset/kmnist/",      # the authors' address
+               "https://codh.rois.ac.jp/kmnist/dataset/kmnist/")
     md5 = {
         "train-images-idx3-ubyte": "bdb82020997e1d708af4cf47b453dcf7",
         "train-labels-idx1-ubyte": "e144d726b3acfaa3e44228e80efcd344",
