@@ -18,8 +18,10 @@ from .ops import (abs, add, argmax, argmin, cat, clamp, clip, exp, expand, flatt
 from . import data, models, nn, optim
 from . import convert
 from . import viz
+from . import onnx                     # mt.onnx.export; imports the onnx package only when called
 from .convert import fc_to_conv
 from .serialization import load, save
+from .safetensors_io import load_safetensors, save_safetensors
 from .summary import Summary, summary
 from .tensor import Tensor, arange, ones, ones_like, rand, randn, tensor, zeros, zeros_like
 

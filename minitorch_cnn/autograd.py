@@ -5,8 +5,9 @@ How it works, in four sentences:
 1. Every differentiable operation is a ``Function`` subclass with a static ``forward`` and
    ``backward`` working on plain numpy arrays.  ``Function.apply`` runs ``forward`` and, when a
    gradient will be needed, records the op instance (the *node*, also called ``ctx``) on the output
-   tensor as ``tensor._ctx``.  The node remembers its input tensors (``ctx.parents``) and whatever
-   arrays ``backward`` will need (``ctx.saved``) -- nothing else.
+   tensor as ``tensor._ctx``.  The node remembers its input tensors (``ctx.parents``), its keyword
+   settings (``ctx.kwargs``: stride, dim, ...; a graph reader such as ``onnx.export`` needs them)
+   and whatever arrays ``backward`` will need (``ctx.saved``) -- nothing else.
 2. ``Tensor.backward`` walks the graph once to order the nodes topologically (an explicit stack,
    not recursion: a chain of 100,000 ops is fine) and then visits them from the output back to the
    leaves, calling each node's ``backward`` with the gradient of its output.
@@ -91,7 +92,8 @@ class Function:
         out = Tensor._from_op(cls.forward(ctx, *arrays, **params), track)
         if track:
             ctx.parents = inputs           # the engine follows only those with needs[i] True
-            out._ctx = ctx
+            ctx.kwargs = params            # the op's settings (stride, dim, ...), for tools that
+            out._ctx = ctx                 # read the graph, like onnx.export
         return out
 
     def __repr__(self):

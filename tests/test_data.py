@@ -128,11 +128,11 @@ def fake(tmp_path, monkeypatch):
     (tri, trl), (tei, tel) = make_split(rng, 20), make_split(rng, 8)
     contents = {NAMES[0]: encode_idx(tri), NAMES[1]: encode_idx(trl),
                 NAMES[2]: encode_idx(tei), NAMES[3]: encode_idx(tel)}
-    monkeypatch.setattr(mnist_mod, "MD5", {k: hashlib.md5(v).hexdigest()
-                                           for k, v in contents.items()})
-    monkeypatch.setattr(mnist_mod, "SPLITS", {True: (NAMES[0], NAMES[1], 20),
-                                              False: (NAMES[2], NAMES[3], 8)})
-    monkeypatch.setattr(mnist_mod, "REPO_DIR", tmp_path / "repo")
+    monkeypatch.setattr(MNIST, "md5", {k: hashlib.md5(v).hexdigest()
+                                       for k, v in contents.items()})
+    monkeypatch.setattr(MNIST, "splits", {True: (NAMES[0], NAMES[1], 20),
+                                          False: (NAMES[2], NAMES[3], 8)})
+    monkeypatch.setattr(MNIST, "repo_dir", tmp_path / "repo")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("MINITORCH_CNN_DATA", raising=False)
 
@@ -213,13 +213,13 @@ def test_mnist_rejects_bad_files(fake, monkeypatch):
     with pytest.raises(ValueError, match="MD5"):
         MNIST(root, download=False)
     # right MD5 table, wrong count / label range
-    monkeypatch.setattr(mnist_mod, "SPLITS", {True: (NAMES[2], NAMES[3], 9)})
+    monkeypatch.setattr(MNIST, "splits", {True: (NAMES[2], NAMES[3], 9)})
     with pytest.raises(ValueError, match="expected 9 x 28 x 28"):
         MNIST(root, download=False)
     bad = encode_idx(np.full(8, 10, np.uint8))
     write(root / (NAMES[3] + ".gz"), bad, True)
-    mnist_mod.SPLITS[True] = (NAMES[2], NAMES[3], 8)
-    mnist_mod.MD5[NAMES[3]] = hashlib.md5(bad).hexdigest()
+    MNIST.splits[True] = (NAMES[2], NAMES[3], 8)
+    MNIST.md5[NAMES[3]] = hashlib.md5(bad).hexdigest()
     with pytest.raises(ValueError, match="labels in 0..9"):
         MNIST(root, download=False)
 
@@ -595,3 +595,133 @@ def test_shipped_mnist_files():
             assert abs(float(ds.images.mean())) < 1e-3 and abs(float(ds.images.std()) - 1) < 1e-3
     assert ds.labels[:5].tolist() == [7, 2, 1, 0, 4]                 # the famous first digits
     assert Path(folder).parts[-2:] == ("data", "mnist")
+
+
+# =============================================================================== Fashion-MNIST, KMNIST
+@pytest.fixture
+def tiny_idx():
+    """The four files of a tiny MNIST-format data set (12 train, 5 test), as bytes."""
+    rng = np.random.default_rng(7)
+    (tri, trl), (tei, tel) = make_split(rng, 12), make_split(rng, 5)
+    return {NAMES[0]: encode_idx(tri), NAMES[1]: encode_idx(trl),
+            NAMES[2]: encode_idx(tei), NAMES[3]: encode_idx(tel)}, (tri, trl)
+
+
+def use_tiny(monkeypatch, cls, contents, tmp_path, gz_md5=False):
+    """Point ``cls`` at ``contents``: its MD5 table, sizes, repo and system folders, the cache."""
+    if gz_md5:                          # KMNIST: the MD5 of the (deterministic) .gz files
+        table = {k: hashlib.md5(gzip.compress(v, mtime=0)).hexdigest() for k, v in contents.items()}
+    else:
+        table = {k: hashlib.md5(v).hexdigest() for k, v in contents.items()}
+    monkeypatch.setattr(cls, "md5", table)
+    monkeypatch.setattr(cls, "splits", {True: (NAMES[0], NAMES[1], 12),
+                                        False: (NAMES[2], NAMES[3], 5)})
+    monkeypatch.setattr(cls, "repo_dir", tmp_path / "repo" / cls.folder)
+    monkeypatch.setattr(cls, "system_dirs", (str(tmp_path / "system" / cls.folder),))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MINITORCH_CNN_DATA", raising=False)
+
+
+def put(folder, contents, names=NAMES):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / (name + ".gz")).write_bytes(gzip.compress(contents[name], mtime=0))
+    return folder
+
+
+def test_fashion_mnist_reads_and_normalises_with_its_own_statistics(tiny_idx, tmp_path,
+                                                                     monkeypatch):
+    contents, (raw, labels) = tiny_idx
+    use_tiny(monkeypatch, mt.data.FashionMNIST, contents, tmp_path)
+    ds = mt.data.FashionMNIST(put(tmp_path / "d", contents), download=False)
+    want = (raw.astype(np.float64) / 255 - 0.2860) / 0.3530
+    np.testing.assert_allclose(ds.images[:, 0], want, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(ds.labels, labels)
+    assert ds.classes[0] == "T-shirt/top" and ds.classes[9] == "Ankle boot"
+    assert ds.background == pytest.approx(-0.2860 / 0.3530)
+    assert repr(ds).startswith("FashionMNIST(split='train', n=12")
+    assert mt.data.KMNIST.classes[:3] == ("o", "ki", "su")
+    with pytest.raises(TypeError, match="abstract"):
+        mt.data.MNISTFormat(download=False)
+
+
+def test_fashion_mnist_lookup_order(tiny_idx, tmp_path, monkeypatch):
+    contents, _ = tiny_idx
+    FM = mt.data.FashionMNIST
+    use_tiny(monkeypatch, FM, contents, tmp_path)
+    cache = put(tmp_path / "home" / ".cache" / "minitorch_cnn" / "fashion-mnist", contents)
+    assert FM(download=False).root == cache
+    system = put(tmp_path / "system" / "fashion-mnist", contents)     # Debian's package folder
+    assert FM(download=False).root == system
+    repo = put(tmp_path / "repo" / "fashion-mnist", contents)
+    assert FM(download=False).root == repo
+    env = tmp_path / "env"
+    put(env, contents)                       # files in $MINITORCH_CNN_DATA itself: MNIST's place
+    monkeypatch.setenv("MINITORCH_CNN_DATA", str(env))
+    assert FM(download=False).root == repo
+    put(env / "fashion-mnist", contents)
+    assert FM(download=False).root == env / "fashion-mnist"
+
+
+def test_mnist_files_do_not_pass_for_fashion_mnist(tiny_idx, tmp_path, monkeypatch):
+    contents, _ = tiny_idx
+    use_tiny(monkeypatch, mt.data.FashionMNIST, contents, tmp_path)
+    other = {k: v[:-1] + bytes([v[-1] ^ 1]) for k, v in contents.items()}   # other pixels
+    with pytest.raises(ValueError, match="not the original Fashion-MNIST"):
+        mt.data.FashionMNIST(put(tmp_path / "d", other), download=False)
+
+
+def test_fashion_mnist_not_found_message(tiny_idx, tmp_path, monkeypatch):
+    contents, _ = tiny_idx
+    use_tiny(monkeypatch, mt.data.FashionMNIST, contents, tmp_path)
+    web = FakeWeb(lambda url: urllib.error.URLError("no network"))
+    monkeypatch.setattr(mnist_mod, "_urlopen", web)
+    with pytest.raises(MNISTNotFoundError) as e:
+        mt.data.FashionMNIST()
+    msg = str(e.value)
+    assert msg.count("Fashion-MNIST") >= 2 and "no network" in msg
+    assert "fashion-mnist.s3-website.eu-central-1.amazonaws.com" in msg
+    assert "apt-get download dataset-fashion-mnist" in msg
+    assert "PARENT/fashion-mnist" in msg
+    assert all(u.startswith(mt.data.FashionMNIST.mirrors) for u in web.calls)
+    assert len(web.calls) == len(mt.data.FashionMNIST.mirrors)     # first file: every mirror
+
+
+def test_kmnist_downloads_from_codh_and_checks_the_gz_md5(tiny_idx, tmp_path, monkeypatch):
+    contents, (_, labels) = tiny_idx
+    KM = mt.data.KMNIST
+    use_tiny(monkeypatch, KM, contents, tmp_path, gz_md5=True)
+
+    def routes(url):                        # mirror 0 re-compresses (other bytes), mirror 1 not
+        body = contents[name_of(url)]
+        if url.startswith(KM.mirrors[0]):
+            return gzip.compress(body, compresslevel=1, mtime=5)
+        return gzip.compress(body, mtime=0)
+    web = FakeWeb(routes)
+    monkeypatch.setattr(mnist_mod, "_urlopen", web)
+    ds = KM()
+    assert ds.root == tmp_path / "home" / ".cache" / "minitorch_cnn" / "kmnist"
+    np.testing.assert_array_equal(ds.labels, labels)
+    assert all("codh.rois.ac.jp/kmnist/dataset/kmnist/" in u for u in web.calls)
+    assert len(web.calls) == 8                                 # each file: mirror 0, then 1
+    # a re-compressed copy of the right content is not CODH's file
+    put(tmp_path / "k", {k: v for k, v in contents.items()})
+    (tmp_path / "k" / (NAMES[0] + ".gz")).write_bytes(gzip.compress(contents[NAMES[0]], mtime=9))
+    with pytest.raises(ValueError, match="MD5 of the gzip"):
+        KM(tmp_path / "k", download=False)
+
+
+def test_published_checksums():
+    FM, KM = mt.data.FashionMNIST, mt.data.KMNIST
+    assert FM.md5["train-images-idx3-ubyte"] == "f4a8712d7a061bf5bd6d2ca38dc4d50a"
+    assert FM.md5["t10k-labels-idx1-ubyte"] == "15d484375f8d13e6eb1aabb0c3f46965"
+    assert KM.md5["train-images-idx3-ubyte"] == "bdb82020997e1d708af4cf47b453dcf7"
+    assert KM.md5_of == "gzip" and FM.md5_of == MNIST.md5_of == "decompressed content"
+    assert set(FM.md5) == set(KM.md5) == set(MNIST.md5) == set(NAMES)
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="Debian's dataset-fashion-mnist package is not installed")
+def test_debian_fashion_mnist_files():
+    ds = mt.data.FashionMNIST("/usr/share/datasets/fashion-mnist", train=False, download=False)
+    assert ds.images.shape == (10000, 1, 28, 28) and set(np.unique(ds.labels)) == set(range(10))

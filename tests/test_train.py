@@ -144,3 +144,45 @@ def test_unwritable_outputs_fail_before_training(tmp_path):
     with pytest.raises(SystemExit, match="--export .* is a folder"):
         train.main(["--out", str(tmp_path / "o"), "--limit", "32", "--export", str(tmp_path)])
     assert not (tmp_path / "o" / "checkpoint.npz").exists()
+
+
+def test_dataset_flag_trains_on_fashion_mnist_and_exports_safetensors(tmp_path, monkeypatch):
+    """--dataset fashion-mnist reads that data set (a tiny fake here, its MD5 table patched),
+    and --export NAME.safetensors writes the weights alone, loadable by load_safetensors."""
+    pytest.importorskip("safetensors")
+    import gzip
+    import hashlib
+    import struct
+    FM = mt.data.FashionMNIST
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "fm"
+    folder.mkdir()
+    table, sizes = {}, {"train": 64, "t10k": 32}
+    for name in FM.md5:
+        split, kind = name.split("-")[:2]
+        n = sizes[split]
+        arr = (rng.integers(0, 256, (n, 28, 28)) if kind == "images"
+               else rng.integers(0, 10, n)).astype(np.uint8)
+        content = struct.pack(">BBBB", 0, 0, 8, arr.ndim) + struct.pack(
+            f">{arr.ndim}I", *arr.shape) + arr.tobytes()
+        (folder / (name + ".gz")).write_bytes(gzip.compress(content))
+        table[name] = hashlib.md5(content).hexdigest()
+    monkeypatch.setattr(FM, "md5", table)
+    monkeypatch.setattr(FM, "splits", {True: ("train-images-idx3-ubyte",
+                                              "train-labels-idx1-ubyte", 64),
+                                       False: ("t10k-images-idx3-ubyte",
+                                               "t10k-labels-idx1-ubyte", 32)})
+    export = tmp_path / "w.safetensors"
+    out = tmp_path / "run"
+    train.main(["--dataset", "fashion-mnist", "--data-dir", str(folder), "--epochs", "1",
+                "--batch-size", "32", "--out", str(out), "--export", str(export)])
+    assert mt.load(out / "checkpoint.npz")["args"]["dataset"] == "fashion-mnist"
+    from minitorch_cnn.cli import evaluate                        # evaluates on its data set
+    acc, counts = evaluate.main([str(out / "checkpoint.npz"), "--data-dir", str(folder)])
+    assert counts.sum() == 32 and 0 <= acc <= 1
+    model = mt.models.InceptionLite()
+    model.load_state_dict(mt.load_safetensors(export))
+    with pytest.raises(SystemExit, match="MNIST digits"):
+        train.main(["--dataset", "kmnist", "--background", "--out", str(tmp_path / "x")])
+    with pytest.raises(SystemExit):                              # argparse: invalid choice
+        train.main(["--dataset", "cifar10", "--out", str(tmp_path / "x")])

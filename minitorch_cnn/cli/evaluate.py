@@ -1,4 +1,5 @@
-"""Evaluate a checkpoint on the MNIST test set: accuracy and the confusion matrix.
+"""Evaluate a checkpoint on the test set it was trained for (MNIST, or its --dataset): accuracy
+and the confusion matrix.
 
     python examples/evaluate.py runs/inception_mnist/checkpoint.npz   # or: minitorch-evaluate
 """
@@ -9,7 +10,7 @@ import numpy as np
 
 from ..data import MNIST
 from .checks import HelpFormatter, cli_message, positive_int
-from .train import evaluate, load_model_checkpoint
+from .train import DATASETS, evaluate, load_model_checkpoint
 
 
 def confusion_matrix(labels, preds, num_classes=10):
@@ -48,9 +49,11 @@ def main(argv=None):
 
 def run(args):
     """(accuracy, confusion counts) of ``args.checkpoint`` on the test set."""
-    model, _ = load_model_checkpoint(args.checkpoint)
+    model, state = load_model_checkpoint(args.checkpoint)
+    run_args = state.get("args") if isinstance(state.get("args"), dict) else {}
+    dataset = DATASETS.get(run_args.get("dataset", "mnist"), MNIST)   # the one it was trained on
     try:
-        test_set = MNIST(root=args.data_dir, train=False)
+        test_set = dataset(root=args.data_dir, train=False)
     except (OSError, RuntimeError, ValueError) as e:
         raise SystemExit(f"error: {cli_message(e)}")
     if args.limit is not None:

@@ -18,7 +18,9 @@ half of every batch becomes "background" windows (label 10: blank canvas, digits
 window's edge) built on the fly from the batch's own training digits by
 ``detect.BackgroundMix``; its digit windows carry their own shifts of up to 3 px, so
 ``--augment`` does not apply.  ``--export FILE`` writes, at the end, the model alone (weights,
-arch, num_classes, metrics; no optimizer state): a small file for ``load_model_checkpoint``.
+arch, num_classes, metrics; no optimizer state): a small file for ``load_model_checkpoint``;
+a ``FILE.safetensors`` gets the weights alone, for PyTorch (``safetensors.torch.load_file``).
+``--dataset fashion-mnist`` or ``kmnist`` trains on those MNIST-format data sets instead.
 """
 import argparse
 import json
@@ -37,11 +39,12 @@ except ImportError:  # pragma: no cover
 
 from .. import optim
 from ..autograd import no_grad
-from ..data import MNIST, DataLoader, RandomTranslate
+from ..data import KMNIST, MNIST, DataLoader, FashionMNIST, RandomTranslate
 from ..detect import BackgroundMix, MixedLoader
 from ..fileio import atomic_write_text, remove_stale_temps
 from ..models import InceptionLite
 from ..nn import functional as F
+from ..safetensors_io import _require_safetensors, save_safetensors
 from ..serialization import CheckpointError, load, save
 from .checks import (HelpFormatter, cli_message, existing_file, output_file, positive_float,
                      positive_int, seed, writable_folder)
@@ -51,7 +54,8 @@ ARCH = "InceptionLite"
 HEAD_WEIGHT = "head.4.weight"          # the classifier's last Linear: (num_classes, 128)
 # the flags that define a run: --resume continues the same run, so they must not change
 RUN_FLAGS = ("epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "seed", "limit",
-             "background")
+             "background", "dataset")
+DATASETS = {"mnist": MNIST, "fashion-mnist": FashionMNIST, "kmnist": KMNIST}
 
 
 def build_parser():
@@ -67,9 +71,11 @@ def build_parser():
                    help="learning-rate schedule, stepped once per batch")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
                    help="random translations of up to 2 pixels")
+    p.add_argument("--dataset", choices=list(DATASETS), default="mnist",
+                   help="which MNIST-format data set to train on")
     p.add_argument("--data-dir", default=None,
-                   help="folder with the MNIST files (default: $MINITORCH_CNN_DATA, "
-                        "data/mnist, then ~/.cache/minitorch_cnn/mnist)")
+                   help="folder with the data set's four IDX files (default: "
+                        "$MINITORCH_CNN_DATA, data/mnist for MNIST, then ~/.cache/minitorch_cnn/<set>)")
     p.add_argument("--out", default="runs/inception_mnist", help="output folder")
     p.add_argument("--seed", type=seed, default=0,
                    help="seeds weight init, shuffling, augmentation and dropout (0 .. 2**32-1)")
@@ -82,8 +88,8 @@ def build_parser():
     p.add_argument("--background", action="store_true",
                    help="add an 11th class (10 = background) for detection on canvases")
     p.add_argument("--export", default=None,
-                   help="at the end, also write the model alone (no optimizer) to this file "
-                        "(default: none)")
+                   help="at the end, also write the model alone (no optimizer) to this file; "
+                        "NAME.safetensors: the weights only, for PyTorch (default: none)")
     return p
 
 
@@ -287,13 +293,22 @@ def all_finite(model):
 def run(args):
     """Train as ``args`` says; returns the list of per-epoch metrics."""
     check_outputs(args)
+    if args.export and Path(args.export).suffix.lower() == ".safetensors":
+        try:
+            _require_safetensors()             # fail now, not after the training
+        except ImportError as e:
+            raise SystemExit(f"error: --export {args.export}: {e}")
+    if args.background and args.dataset != "mnist":
+        raise SystemExit(f"error: --background builds its windows from MNIST digits; it does "
+                         f"not apply to --dataset {args.dataset}")
     out = Path(args.out)
     np.random.seed(args.seed)                  # weight init and dropout masks
     if args.resume:                            # a bad checkpoint fails before the data is read
         resumed = load_model_checkpoint(args.resume)
     try:
-        train_set = MNIST(root=args.data_dir, train=True)
-        test_set = MNIST(root=args.data_dir, train=False)
+        dataset = DATASETS[args.dataset]
+        train_set = dataset(root=args.data_dir, train=True)
+        test_set = dataset(root=args.data_dir, train=False)
     except (OSError, RuntimeError, ValueError) as e:
         raise SystemExit(f"error: {cli_message(e)}")
     if args.limit is not None:
@@ -368,8 +383,13 @@ def run(args):
 
 
 def export_model(model, metrics, args, path):
-    """The model alone -- weights, arch, num_classes, metrics -- for shipping (a few MB)."""
+    """The model alone -- weights, arch, num_classes, metrics -- for shipping (a few MB).
+    A ``.safetensors`` path gets the weights only, under PyTorch's state_dict names."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if Path(path).suffix.lower() == ".safetensors":
+        save_safetensors(model.state_dict(), path, metadata={
+            "arch": ARCH, "num_classes": str(num_classes_of(args)), "dataset": getattr(args, "dataset", "mnist")})
+        return
     save({"arch": ARCH, "num_classes": num_classes_of(args), "args": vars(args),
           "metrics": metrics, "model": model.state_dict()}, path)
 

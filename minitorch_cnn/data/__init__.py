@@ -1,4 +1,4 @@
-"""Data: IDX files, the MNIST dataset, the DataLoader and batch augmentations.
+"""Data: IDX files, MNIST (and FashionMNIST, KMNIST), the DataLoader and batch augmentations.
 
     from minitorch_cnn.data import MNIST, DataLoader, RandomTranslate
     train = MNIST(train=True)                       # images (60000, 1, 28, 28) float32
@@ -9,8 +9,10 @@
 """
 from .idx import IDX_DTYPES, read_idx
 from .loader import ArrayDataset, DataLoader
-from .mnist import MNIST, MNISTNotFoundError, download_mnist, find_mnist
+from .mnist import (KMNIST, MNIST, FashionMNIST, MNISTFormat, MNISTNotFoundError, download_mnist,
+                    find_mnist)
 from .transforms import Compose, RandomTranslate, translate
 
-__all__ = ["IDX_DTYPES", "read_idx", "ArrayDataset", "DataLoader", "MNIST", "MNISTNotFoundError",
+__all__ = ["IDX_DTYPES", "read_idx", "ArrayDataset", "DataLoader", "MNIST", "FashionMNIST",
+           "KMNIST", "MNISTFormat", "MNISTNotFoundError",
            "download_mnist", "find_mnist", "Compose", "RandomTranslate", "translate"]
