@@ -94,9 +94,9 @@ for _dim in (0, 1, -1, (0, 2), None):
         for _name, _ref in (("sum", np.sum), ("mean", np.mean),
                             ("var", lambda a, axis, keepdims: np.var(a, axis=axis, ddof=1,
                                                                      keepdims=keepdims)),
-                            ("max", np.max), ("min", np.min)):
+                            ("amax", np.max), ("amin", np.min)):
             SPECS[f"{_name}_dim{_dim}_keep{_keep}"] = (
-                lambda a, n=_name, d=_dim, k=_keep: getattr(a, n)(d, k),
+                lambda a, n=_name, d=_dim, k=_keep: getattr(a, n)(d, keepdim=k),
                 lambda a, r=_ref, d=_dim, k=_keep: r(a, axis=d, keepdims=k),
                 [(2, 3, 4)], False)
 
@@ -164,12 +164,35 @@ def test_functions_and_methods_agree():
 
 # ----------------------------------------------------------------------------- special gradients
 def test_max_ties_split_gradient_evenly():
+    # amax (and max without dim) split the gradient among ties, as torch does
     x = mt.tensor(np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]]), requires_grad=True)
-    x.max(1).sum().backward()
+    x.amax(1).sum().backward()
     np.testing.assert_allclose(x.grad, [[0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3]])
     x.grad = None
     x.max().backward()                      # both 3s share the global max
     np.testing.assert_allclose(x.grad, [[0, 0.5, 0.5], [0, 0, 0]])
+
+
+def test_max_with_dim_returns_values_and_indices_like_torch():
+    # (this used to return the values only; torch returns the pair, gradient to the index)
+    x = mt.tensor(np.array([[1.0, 3.0, 3.0], [2.0, 5.0, 2.0]]), requires_grad=True)
+    out = x.max(1)
+    values, indices = out
+    assert out.values is values and out.indices is indices
+    np.testing.assert_array_equal(values.data, [3, 5])
+    np.testing.assert_array_equal(indices.data, [1, 1])
+    assert indices.dtype == np.int64 and not indices.requires_grad
+    values.sum().backward()
+    np.testing.assert_array_equal(x.grad, [[0, 1, 0], [0, 1, 0]])   # first of the tied 3s
+    lo = mt.min(x, 0, keepdim=True)
+    assert lo.values.shape == lo.indices.shape == (1, 3)
+    np.testing.assert_array_equal(lo.indices.data, [[0, 0, 1]])
+    assert mt.max(x).shape == () and x.max().item() == 5
+    np.testing.assert_array_equal(mt.max(x, mt.tensor([[2.0], [2.0]])).data,
+                                  [[2, 3, 3], [2, 5, 2]])          # torch.max(a, b)
+    assert mt.gradcheck(lambda t: t.max(-1).values * 2 + t.min(0, True).values.sum(),
+                        [mt.tensor(np.random.default_rng(0).standard_normal((3, 4)),
+                                   requires_grad=True)])
 
 
 def test_min_ties_and_gradcheck_with_distinct_values():
@@ -360,5 +383,5 @@ def test_reductions_random_shapes(shape, data):
     dim = data.draw(st.sampled_from([None] + list(range(-len(shape), len(shape)))))
     keep = data.draw(st.booleans())
     np.testing.assert_allclose(x.sum(dim, keep).data, x.data.sum(axis=dim, keepdims=keep))
-    assert mt.gradcheck(lambda t: t.mean(dim, keep) * t.max(dim, keep), [x])
+    assert mt.gradcheck(lambda t: t.mean(dim, keep) * t.amax(dim, keep), [x])
     assert mt.gradcheck(lambda t: t.softmax(dim if dim is not None else 0), [x])
