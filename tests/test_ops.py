@@ -385,3 +385,85 @@ def test_reductions_random_shapes(shape, data):
     np.testing.assert_allclose(x.sum(dim, keep).data, x.data.sum(axis=dim, keepdims=keep))
     assert mt.gradcheck(lambda t: t.mean(dim, keep) * t.amax(dim, keep), [x])
     assert mt.gradcheck(lambda t: t.softmax(dim if dim is not None else 0), [x])
+
+
+# ----------------------------------------------------------------------------- torch semantics
+X4 = np.arange(3 * 4 * 5 * 6, dtype=np.float64).reshape(3, 4, 5, 6)
+
+
+@pytest.mark.parametrize("index", [
+    (0, slice(None), [0, 2]),                 # numpy: (2, 4, 6); torch: (4, 2, 6)
+    (slice(None), [0, 1], slice(None), 0),    # numpy: (2, 3, 5); torch: (3, 2, 5)
+    ([0, 1], slice(None), [0, 1]),            # separated arrays: their dim goes first
+    (slice(None), 0, slice(None), [1, 1]),    # a repeated index gets both gradients
+    (None, 0, slice(None), [1, 2]),
+    (Ellipsis, [0, 1], 0),
+])
+def test_indexing_follows_torch_order(index):
+    torch = pytest.importorskip("torch")
+    x = mt.tensor(X4, requires_grad=True)
+    tx = torch.tensor(X4, requires_grad=True)
+    tidx = tuple(torch.tensor(i) if isinstance(i, list) else i for i in index)
+    out, tout = x[index], tx[tidx]
+    assert out.shape == tuple(tout.shape)
+    np.testing.assert_array_equal(out.data, tout.detach().numpy())
+    g = np.random.default_rng(0).standard_normal(out.shape)
+    out.backward(g)
+    tout.backward(torch.tensor(g))
+    np.testing.assert_allclose(x.grad, tx.grad.numpy())
+    assert mt.gradcheck(lambda t: t[index] * 2, [mt.tensor(X4 / 100, requires_grad=True)])
+
+
+def test_var_takes_unbiased_before_keepdim():
+    x = mt.tensor([[1.0, 2.0, 4.0]])
+    np.testing.assert_allclose(x.var(1, False).data, [14 / 9], rtol=1e-6)    # biased
+    assert x.var(1, True, True).shape == (1, 1)
+    assert np.isnan(mt.zeros(0).var().item()) and np.isnan(mt.ones(1).var().item())
+
+
+def test_gradients_at_the_edges_match_torch():
+    nan = np.nan
+    x = mt.tensor(np.array([0.0, 2.0]), requires_grad=True)
+    (x ** 0).sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0]                     # not NaN at 0
+    a = mt.tensor(np.array([1e-200]), requires_grad=True)
+    b = mt.tensor(np.array([1e-200]), requires_grad=True)
+    (a / b).sum().backward()
+    np.testing.assert_allclose(b.grad, [-1e200])             # b*b would underflow to 0
+    a = mt.tensor(np.array([nan, 1.0, 2.0, 3.0]), requires_grad=True)
+    b = mt.tensor(np.array([1.0, nan, 2.0, 1.0]), requires_grad=True)
+    mt.maximum(a, b).sum().backward()
+    assert a.grad.tolist() == [1, 1, 0.5, 1] and b.grad.tolist() == [1, 1, 0.5, 0]
+    x = mt.tensor(np.array([nan, 0.0, -1.0, 2.0]), requires_grad=True)
+    x.abs().sum().backward()
+    assert x.grad.tolist() == [0, 0, -1, 1]
+    x.grad = None
+    x.relu().sum().backward()
+    assert x.grad.tolist() == [1, 0, 0, 1]                   # torch passes g at NaN
+
+
+def test_clamp_with_tensor_bounds_sends_gradient_to_the_bounds():
+    v = lambda *a: mt.tensor(np.array(a), requires_grad=True)   # noqa: E731
+    x, lo, hi = v(0.0, 1.0, 2.0, 3.0, 5.0, 1.0), v(1.0, 1, 1, 1, 4, 2), v(2.0, 2, 2, 2, 3, 2)
+    out = x.clamp(lo, hi)
+    assert out.data.tolist() == [1, 1, 2, 2, 3, 2]
+    out.sum().backward()
+    assert x.grad.tolist() == [0, 1, 1, 0, 0, 0]
+    assert lo.grad.tolist() == [1, 0, 0, 0, 0, 0]            # x < lo (and lo < hi)
+    assert hi.grad.tolist() == [0, 0, 0, 1, 1, 0]            # x > hi, or hi < lo
+    rng = np.random.default_rng(3)
+    t = lambda *s: mt.tensor(rng.standard_normal(s), requires_grad=True)   # noqa: E731
+    assert mt.gradcheck(lambda a, b, c: mt.clamp(a, b - 1, c + 1), [t(3, 4), t(4), t(3, 1)])
+    assert mt.gradcheck(lambda a, b: mt.clamp(a, min=b), [t(3, 4), t(4)])
+
+
+def test_empty_reductions_and_softmax():
+    e = mt.zeros(0, 3, requires_grad=True)
+    assert e.amax(1).shape == (0,) and e.max(1).indices.shape == (0,)
+    with pytest.raises(IndexError, match="empty dim"):
+        e.amax(0)
+    assert np.isnan(e.mean().item())
+    e.mean().backward()
+    assert e.grad.shape == (0, 3)
+    assert mt.zeros(2, 0).softmax(1).shape == (2, 0)
+    assert mt.zeros(2, 0).log_softmax(1).shape == (2, 0)

@@ -216,6 +216,10 @@ def add(a, b):
 
 
 def sub(a, b):
+    for x in (a, b):
+        if isinstance(x, (bool, np.bool_)) or getattr(x, "dtype", None) == np.bool_:
+            raise TypeError("sub: subtraction with a bool operand is not supported (as in "
+                            "torch); use ~mask or logical_xor for masks")
     a, b = operands(a, b)
     return Sub.apply(a, b)
 
