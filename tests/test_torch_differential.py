@@ -197,6 +197,8 @@ def indices(draw, shape):
         kind = draw(st.sampled_from(["int", "slice", "list", "list", "none", "ellipsis",
                                      "bool", "stop"]))
         if kind == "stop":
+            if used_ellipsis:             # after an Ellipsis the entries index the last dims:
+                continue                  # fill up to the end so that they do
             break
         if kind == "none":
             out.append(None)

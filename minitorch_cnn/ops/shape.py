@@ -262,11 +262,22 @@ def _basic(idx):
     return not any(isinstance(i, (np.ndarray, bool, np.bool_)) for i in parts)
 
 
+def _drop_empty_ellipsis(idx, ndim):
+    """Remove an Ellipsis that stands for no dims: numpy counts it as separating the advanced
+    indices around it (``x[[0, 1], ..., [0, 1]]`` of a 2-D x), torch does not."""
+    if not isinstance(idx, tuple) or not any(i is Ellipsis for i in idx):
+        return idx
+    used = sum(i.ndim if isinstance(i, np.ndarray) and i.dtype == bool else 1
+               for i in idx if i is not None and i is not Ellipsis)
+    return tuple(i for i in idx if i is not Ellipsis) if used == ndim else idx
+
+
 def getitem(x, idx):
     """``x[idx]`` with torch's rules (see ``_torch_order``); differentiable."""
-    idx = _index(idx)
+    idx = _drop_empty_ellipsis(_index(idx), x.ndim)
     steps = _torch_order(idx)
     if steps is None:
         return GetItem.apply(x, idx=idx, basic=_basic(idx))
     first, second = steps
-    return GetItem.apply(GetItem.apply(x, idx=first, basic=True), idx=second, basic=False)
+    y = GetItem.apply(x, idx=first, basic=True)
+    return GetItem.apply(y, idx=_drop_empty_ellipsis(second, y.ndim), basic=False)
