@@ -10,7 +10,7 @@ keep_freed_memory()                    # see memory.py: big temporaries reuse fr
 
 from .autograd import Function, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck
-from .ops import (abs, add, argmax, argmin, cat, clamp, clip, exp, expand, flatten, leaky_relu, log,
+from .ops import (abs, add, amax, amin, argmax, argmin, cast, cat, clamp, clip, exp, expand, flatten, leaky_relu, log,
                   log_softmax, matmul, max, maximum, mean, min, minimum, mul, div, neg, pad, permute,
                   pow, relu, sub,
                   reshape, sigmoid, softmax, sqrt, squeeze, stack, sum, tanh, transpose,
@@ -23,6 +23,6 @@ from .convert import fc_to_conv
 from .serialization import load, save
 from .safetensors_io import load_safetensors, save_safetensors
 from .summary import Summary, summary
-from .tensor import Tensor, arange, ones, ones_like, rand, randn, tensor, zeros, zeros_like
+from .tensor import Tensor, arange, from_numpy, ones, ones_like, rand, randn, tensor, zeros, zeros_like
 
 __version__ = "0.1.0"

@@ -28,6 +28,9 @@ def _as_array(data, dtype=None):
     if isinstance(data, Tensor):
         data = data.data
     if dtype is not None:
+        if np.iscomplexobj(data):
+            raise TypeError(f"tensor(): complex data cannot be converted to {np.dtype(dtype)}; "
+                            f"pass the real part (x.real) or the magnitude (abs(x)) explicitly")
         return np.asarray(data, dtype=dtype)
     arr = np.asarray(data)
     if arr.dtype.kind == "f":
@@ -39,6 +42,9 @@ def _as_array(data, dtype=None):
     if arr.dtype == object:
         raise TypeError(f"tensor(): cannot make a tensor from {type(data).__name__} "
                         f"(ragged list or non-numeric data?)")
+    if arr.dtype.kind == "c":
+        raise TypeError(f"tensor(): complex data ({arr.dtype}) is not supported; pass the real "
+                        f"part (x.real) or the magnitude (abs(x)) explicitly")
     return arr.astype(np.float32)
 
 
@@ -133,12 +139,16 @@ class Tensor:
         self.data[...] = 0
         return self
 
-    def astype(self, dtype):
-        return Tensor(self.data.astype(dtype))
+    def to(self, dtype):
+        """This tensor as ``dtype``: itself if it already is (like torch); a cast between float
+        dtypes is differentiable, a cast to an integer or bool dtype is not."""
+        return ops.cast(self, dtype)
 
-    float = lambda self: self.astype(np.float32)        # noqa: E731
-    double = lambda self: self.astype(np.float64)       # noqa: E731
-    long = lambda self: Tensor(self.data.astype(np.int64))  # noqa: E731
+    astype = to
+    float = lambda self: ops.cast(self, np.float32)      # noqa: E731
+    double = lambda self: ops.cast(self, np.float64)     # noqa: E731
+    half = lambda self: ops.cast(self, np.float16)       # noqa: E731
+    long = lambda self: ops.cast(self, np.int64)         # noqa: E731
 
     def __repr__(self):
         body = np.array2string(self.data, separator=", ", precision=4, prefix="tensor(")
@@ -226,8 +236,11 @@ class Tensor:
     # ----------------------------------------------------------------- reductions
     def sum(self, dim=None, keepdim=False): return ops.sum(self, dim, keepdim)
     def mean(self, dim=None, keepdim=False): return ops.mean(self, dim, keepdim)
-    def var(self, dim=None, keepdim=False, unbiased=True):
-        return ops.var(self, dim, keepdim, unbiased)
+    def var(self, dim=None, unbiased=True, keepdim=False):       # torch's argument order
+        return ops.var(self, dim, unbiased, keepdim)
+    def amax(self, dim=None, keepdim=False): return ops.amax(self, dim, keepdim)
+    def amin(self, dim=None, keepdim=False): return ops.amin(self, dim, keepdim)
+    # max(): the largest value; max(dim): the pair (values, indices), as in torch
     def max(self, dim=None, keepdim=False): return ops.max(self, dim, keepdim)
     def min(self, dim=None, keepdim=False): return ops.min(self, dim, keepdim)
     def argmax(self, dim=None, keepdim=False): return ops.argmax(self, dim, keepdim)
@@ -267,8 +280,24 @@ def _raw(x):
 
 # --------------------------------------------------------------------- factories
 def tensor(data, requires_grad=False, dtype=None):
-    """Make a tensor: Python float data becomes float32; a float ndarray keeps its dtype."""
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+    """Make a tensor from a *copy* of ``data`` (like ``torch.tensor``): Python float data becomes
+    float32; a float ndarray keeps its dtype.  ``from_numpy`` shares the array instead."""
+    if isinstance(data, Tensor):
+        data = data.data
+    return Tensor(np.array(data, dtype=dtype, copy=True) if dtype is not None else
+                  _as_array(np.array(data, copy=True) if isinstance(data, np.ndarray) else data),
+                  requires_grad=requires_grad)
+
+
+def from_numpy(array):
+    """A tensor that shares ``array``'s memory (like ``torch.from_numpy``): writes through
+    either one show in the other, and an optimizer step changes the caller's array."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected an np.ndarray, got {type(array).__name__}")
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"from_numpy: unsupported dtype {array.dtype} (bool, integer and real "
+                        f"floating-point arrays can be shared)")
+    return Tensor(array)
 
 
 def _shape(shape):

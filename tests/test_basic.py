@@ -217,3 +217,39 @@ def test_linear_against_torch(rng, x_shape):
     ty.backward(torch.tensor(g))
     for ours, theirs in ((y.data, ty), (x.grad, tx.grad), (w.grad, tw.grad), (b.grad, tb.grad)):
         np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-12, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- torch semantics
+def test_linear_refuses_mixed_dtypes_and_handles_empty_sizes():
+    import warnings
+    with pytest.raises(TypeError, match="linear: input dtype float32 differs from the weight"):
+        F.linear(mt.ones(2, 3), mt.ones(4, 3, dtype=np.float64))
+    with pytest.raises(TypeError, match="conv2d: input dtype float32 differs from the weight"):
+        F.conv2d(mt.ones(1, 1, 3, 3), mt.ones(1, 1, 1, 1, dtype=np.float64))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                  # torch warns on zero-element init too
+        wide, narrow = mt.nn.Linear(0, 3), mt.nn.Linear(3, 0)
+    x = mt.ones(2, 0, requires_grad=True)
+    out = wide(x)
+    assert out.shape == (2, 3) and np.all(out.data == 0)        # an empty sum, bias U(0, 0)
+    out.sum().backward()
+    assert x.grad.shape == (2, 0) and wide.weight.grad.shape == (3, 0)
+    assert narrow(mt.ones(2, 3)).shape == (2, 0)
+
+
+def test_a_cnn_head_handles_an_empty_batch():
+    nn = mt.nn
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(2 * 3 * 3, 4))
+    out = model(mt.zeros(0, 1, 8, 8))
+    assert out.shape == (0, 4)
+    bn = model[1]                                      # running statistics untouched (torch)
+    assert bn.running_mean.tolist() == [0, 0] and bn.running_var.tolist() == [1, 1]
+
+
+def test_batch_norm_training_refuses_eps_zero():
+    with pytest.raises(ValueError, match="eps must be positive"):
+        F.batch_norm(mt.randn(4, 3), None, None, training=True, eps=0)
+    with pytest.raises(ValueError, match="more than 1 value"):
+        F.batch_norm(mt.randn(1, 3), None, None, training=True)
+    F.batch_norm(mt.randn(4, 3), np.zeros(3, np.float32), np.ones(3, np.float32), eps=0)

@@ -94,9 +94,9 @@ for _dim in (0, 1, -1, (0, 2), None):
         for _name, _ref in (("sum", np.sum), ("mean", np.mean),
                             ("var", lambda a, axis, keepdims: np.var(a, axis=axis, ddof=1,
                                                                      keepdims=keepdims)),
-                            ("max", np.max), ("min", np.min)):
+                            ("amax", np.max), ("amin", np.min)):
             SPECS[f"{_name}_dim{_dim}_keep{_keep}"] = (
-                lambda a, n=_name, d=_dim, k=_keep: getattr(a, n)(d, k),
+                lambda a, n=_name, d=_dim, k=_keep: getattr(a, n)(d, keepdim=k),
                 lambda a, r=_ref, d=_dim, k=_keep: r(a, axis=d, keepdims=k),
                 [(2, 3, 4)], False)
 
@@ -164,12 +164,35 @@ def test_functions_and_methods_agree():
 
 # ----------------------------------------------------------------------------- special gradients
 def test_max_ties_split_gradient_evenly():
+    # amax (and max without dim) split the gradient among ties, as torch does
     x = mt.tensor(np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]]), requires_grad=True)
-    x.max(1).sum().backward()
+    x.amax(1).sum().backward()
     np.testing.assert_allclose(x.grad, [[0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3]])
     x.grad = None
     x.max().backward()                      # both 3s share the global max
     np.testing.assert_allclose(x.grad, [[0, 0.5, 0.5], [0, 0, 0]])
+
+
+def test_max_with_dim_returns_values_and_indices_like_torch():
+    # (this used to return the values only; torch returns the pair, gradient to the index)
+    x = mt.tensor(np.array([[1.0, 3.0, 3.0], [2.0, 5.0, 2.0]]), requires_grad=True)
+    out = x.max(1)
+    values, indices = out
+    assert out.values is values and out.indices is indices
+    np.testing.assert_array_equal(values.data, [3, 5])
+    np.testing.assert_array_equal(indices.data, [1, 1])
+    assert indices.dtype == np.int64 and not indices.requires_grad
+    values.sum().backward()
+    np.testing.assert_array_equal(x.grad, [[0, 1, 0], [0, 1, 0]])   # first of the tied 3s
+    lo = mt.min(x, 0, keepdim=True)
+    assert lo.values.shape == lo.indices.shape == (1, 3)
+    np.testing.assert_array_equal(lo.indices.data, [[0, 0, 1]])
+    assert mt.max(x).shape == () and x.max().item() == 5
+    np.testing.assert_array_equal(mt.max(x, mt.tensor([[2.0], [2.0]])).data,
+                                  [[2, 3, 3], [2, 5, 2]])          # torch.max(a, b)
+    assert mt.gradcheck(lambda t: t.max(-1).values * 2 + t.min(0, True).values.sum(),
+                        [mt.tensor(np.random.default_rng(0).standard_normal((3, 4)),
+                                   requires_grad=True)])
 
 
 def test_min_ties_and_gradcheck_with_distinct_values():
@@ -365,5 +388,87 @@ def test_reductions_random_shapes(shape, data):
     dim = data.draw(st.sampled_from([None] + list(range(-len(shape), len(shape)))))
     keep = data.draw(st.booleans())
     np.testing.assert_allclose(x.sum(dim, keep).data, x.data.sum(axis=dim, keepdims=keep))
-    assert mt.gradcheck(lambda t: t.mean(dim, keep) * t.max(dim, keep), [x])
+    assert mt.gradcheck(lambda t: t.mean(dim, keep) * t.amax(dim, keep), [x])
     assert mt.gradcheck(lambda t: t.softmax(dim if dim is not None else 0), [x])
+
+
+# ----------------------------------------------------------------------------- torch semantics
+X4 = np.arange(3 * 4 * 5 * 6, dtype=np.float64).reshape(3, 4, 5, 6)
+
+
+@pytest.mark.parametrize("index", [
+    (0, slice(None), [0, 2]),                 # numpy: (2, 4, 6); torch: (4, 2, 6)
+    (slice(None), [0, 1], slice(None), 0),    # numpy: (2, 3, 5); torch: (3, 2, 5)
+    ([0, 1], slice(None), [0, 1]),            # separated arrays: their dim goes first
+    (slice(None), 0, slice(None), [1, 1]),    # a repeated index gets both gradients
+    (None, 0, slice(None), [1, 2]),
+    (Ellipsis, [0, 1], 0),
+])
+def test_indexing_follows_torch_order(index):
+    torch = pytest.importorskip("torch")
+    x = mt.tensor(X4, requires_grad=True)
+    tx = torch.tensor(X4, requires_grad=True)
+    tidx = tuple(torch.tensor(i) if isinstance(i, list) else i for i in index)
+    out, tout = x[index], tx[tidx]
+    assert out.shape == tuple(tout.shape)
+    np.testing.assert_array_equal(out.data, tout.detach().numpy())
+    g = np.random.default_rng(0).standard_normal(out.shape)
+    out.backward(g)
+    tout.backward(torch.tensor(g))
+    np.testing.assert_allclose(x.grad, tx.grad.numpy())
+    assert mt.gradcheck(lambda t: t[index] * 2, [mt.tensor(X4 / 100, requires_grad=True)])
+
+
+def test_var_takes_unbiased_before_keepdim():
+    x = mt.tensor([[1.0, 2.0, 4.0]])
+    np.testing.assert_allclose(x.var(1, False).data, [14 / 9], rtol=1e-6)    # biased
+    assert x.var(1, True, True).shape == (1, 1)
+    assert np.isnan(mt.zeros(0).var().item()) and np.isnan(mt.ones(1).var().item())
+
+
+def test_gradients_at_the_edges_match_torch():
+    nan = np.nan
+    x = mt.tensor(np.array([0.0, 2.0]), requires_grad=True)
+    (x ** 0).sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0]                     # not NaN at 0
+    a = mt.tensor(np.array([1e-200]), requires_grad=True)
+    b = mt.tensor(np.array([1e-200]), requires_grad=True)
+    (a / b).sum().backward()
+    np.testing.assert_allclose(b.grad, [-1e200])             # b*b would underflow to 0
+    a = mt.tensor(np.array([nan, 1.0, 2.0, 3.0]), requires_grad=True)
+    b = mt.tensor(np.array([1.0, nan, 2.0, 1.0]), requires_grad=True)
+    mt.maximum(a, b).sum().backward()
+    assert a.grad.tolist() == [1, 1, 0.5, 1] and b.grad.tolist() == [1, 1, 0.5, 0]
+    x = mt.tensor(np.array([nan, 0.0, -1.0, 2.0]), requires_grad=True)
+    x.abs().sum().backward()
+    assert x.grad.tolist() == [0, 0, -1, 1]
+    x.grad = None
+    x.relu().sum().backward()
+    assert x.grad.tolist() == [1, 0, 0, 1]                   # torch passes g at NaN
+
+
+def test_clamp_with_tensor_bounds_sends_gradient_to_the_bounds():
+    v = lambda *a: mt.tensor(np.array(a), requires_grad=True)   # noqa: E731
+    x, lo, hi = v(0.0, 1.0, 2.0, 3.0, 5.0, 1.0), v(1.0, 1, 1, 1, 4, 2), v(2.0, 2, 2, 2, 3, 2)
+    out = x.clamp(lo, hi)
+    assert out.data.tolist() == [1, 1, 2, 2, 3, 2]
+    out.sum().backward()
+    assert x.grad.tolist() == [0, 1, 1, 0, 0, 0]
+    assert lo.grad.tolist() == [1, 0, 0, 0, 0, 0]            # x < lo (and lo < hi)
+    assert hi.grad.tolist() == [0, 0, 0, 1, 1, 0]            # x > hi, or hi < lo
+    rng = np.random.default_rng(3)
+    t = lambda *s: mt.tensor(rng.standard_normal(s), requires_grad=True)   # noqa: E731
+    assert mt.gradcheck(lambda a, b, c: mt.clamp(a, b - 1, c + 1), [t(3, 4), t(4), t(3, 1)])
+    assert mt.gradcheck(lambda a, b: mt.clamp(a, min=b), [t(3, 4), t(4)])
+
+
+def test_empty_reductions_and_softmax():
+    e = mt.zeros(0, 3, requires_grad=True)
+    assert e.amax(1).shape == (0,) and e.max(1).indices.shape == (0,)
+    with pytest.raises(IndexError, match="empty dim"):
+        e.amax(0)
+    assert np.isnan(e.mean().item())
+    e.mean().backward()
+    assert e.grad.shape == (0, 3)
+    assert mt.zeros(2, 0).softmax(1).shape == (2, 0)
+    assert mt.zeros(2, 0).log_softmax(1).shape == (2, 0)

@@ -218,8 +218,8 @@ def test_minimises_a_least_squares_problem():
     y = mt.tensor(x.data @ np.array([1.0, -2.0, 0.5, 3.0, 0.0]))
     for cls, kw in [(SGD, dict(lr=0.05, momentum=0.9)), (Adam, dict(lr=0.1)),
                     (AdamW, dict(lr=0.1, weight_decay=0.0))]:
-        w = mt.zeros(5, requires_grad=True)
-        opt = cls([w], **kw)
+        w = mt.zeros(5, requires_grad=True, dtype=np.float64)   # x is float64: matmul needs
+        opt = cls([w], **kw)                                     # one dtype (as torch)
         for _ in range(200):
             loss = ((x @ w - y) ** 2).mean()
             opt.zero_grad()

@@ -215,3 +215,113 @@ def test_comparisons_give_boolean_tensors():
     x = mt.tensor([1.0, 2.0, 3.0])
     assert (x > 1.5).data.tolist() == [False, True, True]
     assert (x == 2.0).dtype == np.bool_
+
+
+# ----------------------------------------------------------------------------- torch semantics
+# (issue 11, part A: what a PyTorch user writes means the same thing here)
+def test_tensor_copies_and_from_numpy_shares():
+    a = np.ones(3)
+    t = mt.tensor(a)
+    t.data[0] = 5                               # torch.tensor copies ...
+    assert a[0] == 1
+    s = mt.from_numpy(a)                        # ... torch.from_numpy shares
+    s.data[1] = 7
+    assert a[1] == 7 and s.dtype == np.float64
+    with pytest.raises(TypeError, match="from_numpy"):
+        mt.from_numpy([1.0, 2.0])
+
+
+def test_complex_input_is_refused():
+    for data in ([1 + 2j], np.array([1j]), 1j):
+        with pytest.raises(TypeError, match="complex"):
+            mt.tensor(data)
+    with pytest.raises(TypeError, match="complex"):
+        mt.tensor([1j], dtype=np.float32)
+
+
+def test_casts_are_differentiable_like_torch():
+    x = mt.tensor([1.0, 2.0], requires_grad=True)
+    y = x.double()
+    assert y.dtype == np.float64 and y.requires_grad
+    (y * y).sum().backward()
+    assert x.grad.dtype == np.float32 and x.grad.tolist() == [2.0, 4.0]
+    assert x.float() is x                       # same dtype: the tensor itself, as torch
+    assert not x.long().requires_grad and x.long().dtype == np.int64
+    assert x.half().dtype == np.float16 and x.to(np.float64).dtype == np.float64
+    # a 0-d float64 tensor times a float32 one: the 0-d one is cast down, differentiably
+    s, v = mt.tensor(np.float64(3.0), requires_grad=True), mt.tensor([1.0, 2.0], requires_grad=True)
+    out = v * s
+    assert out.dtype == np.float32
+    out.sum().backward()
+    assert s.grad.dtype == np.float64 and s.grad.item() == 3.0 and v.grad.tolist() == [3, 3]
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda f: f * 0.5, np.float32),
+    (lambda f: f * np.sqrt(2.0), np.float32),                       # a numpy float64 scalar
+    (lambda f: f * mt.tensor(np.float64(2.0)), np.float32),         # a 0-d float64 tensor
+    (lambda f: f + mt.tensor([1, 2, 3]), np.float32),               # an integer tensor
+    (lambda f: f.double() + f, np.float64),                         # same priority: wider
+    (lambda f: mt.tensor([1, 2, 3]) * 0.5, np.float32),             # int * float number
+    (lambda f: mt.tensor([1, 2, 3]) / mt.tensor([2, 2, 2]), np.float32),   # true division
+    (lambda f: mt.tensor([1, 2, 3]) * 2, np.int64),
+    (lambda f: mt.tensor(np.ones(3, np.int32)) * mt.tensor(3), np.int32),
+    (lambda f: f.half() * 3.0, np.float16),                         # float16 keeps its width
+    (lambda f: f.half() + mt.tensor([1, 2, 3]), np.float16),
+    (lambda f: mt.tensor(np.float32(1.0)) * mt.tensor(np.float64(2.0)), np.float64),
+    (lambda f: mt.tensor([True, False]) * 2, np.int64),
+    (lambda f: mt.tensor([True, False]) + mt.tensor([True, True]), np.bool_),
+    (lambda f: mt.maximum(f, mt.tensor([1, 5, 0])), np.float32),
+    (lambda f: mt.where(f > 1, f, 0.0), np.float32),
+    (lambda f: mt.tensor([1, 4]) ** 0.5, np.float32),
+    (lambda f: f ** np.float64(2.0), np.float32),
+    (lambda f: mt.sigmoid(mt.tensor([1, 4])), np.float32),
+    (lambda f: mt.tensor([1, 4]).exp(), np.float32),
+])
+def test_type_promotion_follows_torch(make, expected):
+    f = mt.tensor([1.0, 2.0, 3.0])
+    assert make(f).dtype == expected
+
+
+def test_promoted_activation_feeds_the_next_layer():
+    # x * np.sqrt(2.) used to turn float32 into float64, and the next Linear refused it
+    lin = mt.nn.Linear(3, 2)
+    x = mt.randn(4, 3, requires_grad=True)
+    out = lin(x * np.sqrt(2.0))
+    assert out.dtype == np.float32
+    out.sum().backward()
+    assert x.grad.dtype == np.float32
+
+
+def test_mixed_dtypes_in_matmul_are_an_error():
+    with pytest.raises(TypeError, match="matmul: both operands must have the same dtype"):
+        mt.ones(2, 3) @ mt.ones(3, 2, dtype=np.float64)
+    assert (mt.tensor([[1, 2]]) @ mt.tensor([[3], [4]])).item() == 11
+
+
+def test_integer_only_ops_refuse_or_convert_like_torch():
+    with pytest.raises(TypeError, match="leaky_relu"):
+        mt.leaky_relu(mt.tensor([-200]), 0.1)
+    for fn in (lambda t: t.softmax(0), lambda t: t.mean(), lambda t: t.var()):
+        with pytest.raises(TypeError, match="floating-point"):
+            fn(mt.tensor([1, 2]))
+    np.testing.assert_allclose(mt.sigmoid(mt.tensor([1, 4])).data, [0.7310586, 0.9820138],
+                               rtol=1e-6)
+    assert mt.relu(mt.tensor([-2, 3])).data.tolist() == [0, 3]
+    with pytest.raises(TypeError, match="bool"):
+        mt.tensor([True]) - mt.tensor([False])
+
+
+def test_dims_out_of_range_raise_and_zero_d_accepts_0_and_minus_1():
+    x = mt.ones(2, 3)
+    for fn, msg in ((lambda: x.unsqueeze(5), "unsqueeze"), (lambda: mt.cat([x], 5), "cat"),
+                    (lambda: mt.stack([x], -4), "stack"), (lambda: x.flatten(5), "flatten")):
+        with pytest.raises(IndexError, match=f"{msg}: dim .* 2 dims"):
+            fn()
+    with pytest.raises(ValueError, match="expand"):
+        mt.ones(3).expand(-1, 3)
+    assert mt.ones(3).expand(2, -1).shape == (2, 3)
+    s = mt.tensor(3.0)
+    assert s.argmax(0).item() == 0 and s.squeeze(0).shape == () and s.transpose(0, 0).shape == ()
+    assert s.unsqueeze(-1).shape == (1,) and s.sum(0).item() == 3
+    assert x.sum(dim=()).item() == 6 and x.mean(dim=()).shape == ()     # () = all dims

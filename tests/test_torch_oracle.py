@@ -20,7 +20,7 @@ UNARY = [
     ("clip", lambda x: x.clip(-0.5, 0.5), lambda x: x.clamp(-0.5, 0.5)),
     ("square", lambda x: x ** 2, lambda x: x ** 2),
     ("transpose", lambda x: x.transpose(0, 1), lambda x: x.transpose(0, 1)),
-    ("max", lambda x: x.max(-1, keepdim=True), lambda x: x.amax(-1, keepdim=True)),
+    ("max", lambda x: x.amax(-1, keepdim=True), lambda x: x.amax(-1, keepdim=True)),
     ("mean", lambda x: x.mean(0, keepdim=True), lambda x: x.mean(0, keepdim=True)),
     # (var over a size-1 dim is nan in both; skip it there)
     ("var", lambda x: x.var(1, keepdim=True) if x.shape[1] > 1 else x,

@@ -18,6 +18,7 @@ is U(-1/sqrt(fan_in), 1/sqrt(fan_in)).  All draws use numpy's global generator, 
 existing array, keeping its dtype (float32 by default).
 """
 import math
+import warnings
 
 import numpy as np
 
@@ -112,8 +113,9 @@ def xavier_normal_(tensor, gain=1.0):
 
 def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
     """He: U(-b, b) with b = sqrt(3) * gain / sqrt(fan)   (a uniform's std is b / sqrt(3))."""
-    if _array(tensor, "kaiming_uniform_").size == 0:
-        return tensor                     # nothing to fill (e.g. Linear(0, n)), as in torch
+    if _array(tensor, "kaiming_uniform_").size == 0:   # e.g. Linear(0, n): fan_in is 0
+        warnings.warn("kaiming_uniform_: initializing a zero-element tensor is a no-op")
+        return tensor                                    # (torch warns the same way)
     fan = _calculate_correct_fan(tensor, mode)
     std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
     bound = math.sqrt(3.0) * std
@@ -123,7 +125,8 @@ def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
 def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
     """He: N(0, std^2) with std = gain / sqrt(fan)."""
     if _array(tensor, "kaiming_normal_").size == 0:
-        return tensor                     # nothing to fill (e.g. Linear(0, n)), as in torch
+        warnings.warn("kaiming_normal_: initializing a zero-element tensor is a no-op")
+        return tensor
     fan = _calculate_correct_fan(tensor, mode)
     return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan))
 

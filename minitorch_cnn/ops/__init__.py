@@ -1,12 +1,13 @@
 """Every differentiable op, one ``Function`` class each, grouped by kind.
 
-arithmetic.py  + - * / ** neg matmul          reduce.py      sum mean var max min argmax argmin
-math.py        exp log sqrt abs clip where     shape.py       reshape permute cat stack pad [ ]
-activation.py  relu sigmoid tanh softmax ...
+arithmetic.py  + - * / ** neg matmul cast     reduce.py      sum mean var amax amin max min
+math.py        exp log sqrt abs clip where                    argmax argmin
+activation.py  relu sigmoid tanh softmax ...   shape.py       reshape permute cat stack pad [ ]
+dtypes.py      the type-promotion and dim rules every op applies
 """
 from .activation import leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
-from .arithmetic import add, div, matmul, mul, neg, pow, sub
+from .arithmetic import add, cast, div, matmul, mul, neg, pow, sub
 from .math import abs, clamp, clip, exp, log, maximum, minimum, sqrt, where
-from .reduce import argmax, argmin, max, mean, min, sum, var
+from .reduce import amax, amin, argmax, argmin, max, mean, min, sum, var
 from .shape import (cat, expand, flatten, getitem, pad, permute, reshape, squeeze, stack,
                     transpose, unsqueeze, view)

@@ -3,12 +3,23 @@ finite, exact results: never exponentiate a large positive number."""
 import numpy as np
 
 from ..autograd import Function
+from .dtypes import dim_index
+from .math import as_float
+
+
+def _floating(x, op):
+    """Refuse integer input, as torch does for ops that have no integer kernel."""
+    dt = getattr(x, "dtype", None)
+    if dt is None or dt.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point tensor, got dtype {dt} "
+                        f"(convert it with .float())")
+    return x
 
 
 class ReLU(Function):
     @staticmethod
     def forward(ctx, x):
-        mask = x > 0
+        mask = ~(x <= 0)                              # (True at NaN: torch passes g through it)
         ctx.save_for_backward(mask)                   # only the mask is needed, not x
         return np.maximum(x, 0)                       # (not x * mask: -inf * 0 would be NaN)
 
@@ -67,6 +78,10 @@ class Tanh(Function):
 class Softmax(Function):
     @staticmethod
     def forward(ctx, x, dim):
+        if x.size == 0:                               # nothing to normalise (numpy's max
+            ctx.save_for_backward(x)                  # refuses an empty axis)
+            ctx.dim = dim
+            return x.copy()
         z = np.exp(x - x.max(axis=dim, keepdims=True))  # shift: the largest exponent is 0
         out = z / z.sum(axis=dim, keepdims=True)
         ctx.save_for_backward(out)
@@ -83,6 +98,10 @@ class Softmax(Function):
 class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, dim):
+        if x.size == 0:
+            ctx.save_for_backward(x)
+            ctx.dim = dim
+            return x.copy()
         shifted = x - x.max(axis=dim, keepdims=True)
         out = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
         ctx.save_for_backward(out)
@@ -101,23 +120,22 @@ def relu(x):
 
 
 def leaky_relu(x, negative_slope=0.01):
-    return LeakyReLU.apply(x, negative_slope)
+    return LeakyReLU.apply(_floating(x, "leaky_relu"), negative_slope)
 
 
 def sigmoid(x):
-    return Sigmoid.apply(x)
+    return Sigmoid.apply(as_float(x))
 
 
 def tanh(x):
-    return Tanh.apply(x)
+    return Tanh.apply(as_float(x))
 
 
 def _dim(x, dim, op):
     if dim is None:
         raise TypeError(f"{op}: pass dim explicitly (e.g. dim=1 for (N, classes) logits)")
-    if not -x.ndim <= dim < x.ndim:
-        raise IndexError(f"{op}: dim {dim} is out of range for shape {x.shape}")
-    return dim % x.ndim
+    _floating(x, op)
+    return dim_index(dim, x.ndim, op)
 
 
 def softmax(x, dim):

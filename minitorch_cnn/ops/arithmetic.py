@@ -5,13 +5,69 @@ the engine (``autograd.unbroadcast``) sums them back to each input's own shape.
 """
 import numpy as np
 
+from .. import autograd
 from ..autograd import Function
+from .dtypes import floating, result_type
 
 
 def _broadcast_error(op, a, b):
     sa, sb = np.shape(a), np.shape(b)
     return ValueError(f"{op}: shapes {sa} and {sb} cannot be broadcast together "
                       f"(trailing dimensions must be equal or 1)")
+
+
+def operands(a, b, true_divide=False):
+    """``a`` and ``b`` cast to their common dtype (``dtypes.result_type``: torch's promotion).
+
+    A tensor that needs a gradient is cast by the differentiable ``cast``; anything else becomes
+    a plain array or numpy scalar of the common dtype.  ``true_divide``: the result is floating
+    even for integer operands (int / int -> float32, as in torch).
+    """
+    Tensor = autograd.Tensor
+    if isinstance(a, Tensor) and isinstance(b, Tensor):    # the hot path: nothing to promote
+        dt = a.data.dtype
+        if dt is b.data.dtype and (dt.kind == "f" or not true_divide):
+            return a, b
+    elif isinstance(a, Tensor) and type(b) in (float, int) and a.data.dtype.kind == "f":
+        return a, b                            # a Python number never widens a float tensor
+    elif isinstance(b, Tensor) and type(a) in (float, int) and b.data.dtype.kind == "f":
+        return a, b
+    dt = result_type(a, b)
+    if true_divide:
+        dt = floating(dt)
+    return _to(a, dt), _to(b, dt)
+
+
+def _to(x, dt):
+    """One operand as dtype ``dt``: a tensor through ``cast``, anything else as numpy data."""
+    if isinstance(x, autograd.Tensor):
+        return cast(x, dt)
+    if isinstance(x, np.ndarray):
+        return x.astype(dt, copy=False)
+    return dt.type(x)
+
+
+class Cast(Function):
+    """A change of float dtype (float32 <-> float64 <-> float16) that gradients flow through."""
+
+    @staticmethod
+    def forward(ctx, x, dtype):
+        return x.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g                                     # the engine casts g to the input's dtype
+
+
+def cast(x, dtype):
+    """``x`` as ``dtype`` (``x`` itself if it already is, like torch's ``.to``).  A cast to a
+    float dtype is differentiable; a cast to an integer or bool dtype is not (as in torch)."""
+    dtype = np.dtype(dtype)
+    if x.data.dtype == dtype:
+        return x
+    if dtype.kind != "f":
+        return autograd.Tensor._from_op(x.data.astype(dtype), False)
+    return Cast.apply(x, dtype=dtype)
 
 
 class Add(Function):
@@ -71,7 +127,9 @@ class Div(Function):
         a, b = ctx.saved
         need_a, need_b = ctx.needs_input_grad
         return (g / b if need_a else None,            # d(a/b)/da = 1/b
-                -g * a / (b * b) if need_b else None) # d(a/b)/db = -a/b^2
+                # d(a/b)/db = -a/b^2, computed as -(a/b)/b: b*b would overflow (or underflow to
+                # 0) for |b| beyond 1e154 (or below 1e-154) where the quotient itself is fine
+                -g * (a / b) / b if need_b else None)
 
 
 class Neg(Function):
@@ -97,6 +155,8 @@ class Pow(Function):
     def backward(ctx, g):
         (a,) = ctx.saved
         p = ctx.p
+        if p == 0:                                    # a^0 = 1 everywhere: gradient 0, even at
+            return np.zeros_like(g), None             # a = 0 where p a^(p-1) = 0 * inf = NaN
         return g * p * np.power(a, p - 1), None       # d(a^p)/da = p a^(p-1)
 
 
@@ -107,6 +167,10 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         a, b = np.asarray(a), np.asarray(b)
+        if a.dtype != b.dtype:
+            raise TypeError(f"matmul: both operands must have the same dtype, got {a.dtype} "
+                            f"(shape {a.shape}) and {b.dtype} (shape {b.shape}); convert one "
+                            f"with .float() or .double()")
         if a.ndim == 0 or b.ndim == 0:
             raise ValueError(f"matmul: both operands need at least one dimension, got shapes "
                              f"{a.shape} and {b.shape}")
@@ -147,18 +211,27 @@ class MatMul(Function):
 
 
 def add(a, b):
+    a, b = operands(a, b)
     return Add.apply(a, b)
 
 
 def sub(a, b):
+    for x in (a, b):
+        if isinstance(x, (bool, np.bool_)) or getattr(x, "dtype", None) == np.bool_:
+            raise TypeError("sub: subtraction with a bool operand is not supported (as in "
+                            "torch); use ~mask or logical_xor for masks")
+    a, b = operands(a, b)
     return Sub.apply(a, b)
 
 
 def mul(a, b):
+    a, b = operands(a, b)
     return Mul.apply(a, b)
 
 
 def div(a, b):
+    """True division: integer operands give a float result (int / int -> float32, as torch)."""
+    a, b = operands(a, b, true_divide=True)
     return Div.apply(a, b)
 
 
@@ -174,6 +247,8 @@ def pow(a, p):
                         "Python int or float)")
     if not isinstance(a, Tensor):
         raise TypeError("pow: number ** tensor is not supported; use exp(log(base) * t)")
+    a = cast(a, result_type(a, p))                  # int ** 0.5 is float32; float32 stays
+    p = p.item() if isinstance(p, np.generic) else p  # numpy keeps a's dtype for a Python number
     return Pow.apply(a, p)
 
 

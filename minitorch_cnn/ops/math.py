@@ -1,8 +1,19 @@
 """Element-wise maths: exp, log, sqrt, abs, clip, maximum, minimum, where."""
 import numpy as np
 
+from .. import autograd
 from ..autograd import Function
-from .arithmetic import _broadcast_error
+from .arithmetic import _broadcast_error, cast, operands
+from .dtypes import floating
+
+
+def as_float(x):
+    """An integer or bool tensor as the default float dtype (exp, log, sigmoid ... of integers
+    give float32, as in torch); a float tensor or array unchanged."""
+    if isinstance(x, autograd.Tensor):
+        return x if x.data.dtype.kind == "f" else cast(x, floating(x.data.dtype))
+    x = np.asarray(x)
+    return x if x.dtype.kind == "f" else x.astype(floating(x.dtype))
 
 
 class Exp(Function):
@@ -46,7 +57,10 @@ class Sqrt(Function):
 class Abs(Function):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(np.sign(x))
+        sign = np.sign(x)
+        if sign.dtype.kind == "f":
+            sign[np.isnan(sign)] = 0                  # torch: no gradient through a NaN input
+        ctx.save_for_backward(sign)
         return np.abs(x)
 
     @staticmethod
@@ -56,22 +70,37 @@ class Abs(Function):
 
 
 class Clip(Function):
+    """clamp(x, lo, hi) = min(max(x, lo), hi); ``lo``/``hi`` are numbers, tensors or None.
+
+    Gradients, as torch defines them (bounds included in the inside, NaN sends nothing):
+        dx  = g where lo <= x <= hi
+        dlo = g where x < lo and lo < hi       (the lower bound won)
+        dhi = g where x > hi or hi < lo        (the upper bound won; it also wins when lo > hi)
+    """
+
     @staticmethod
     def forward(ctx, x, lo, hi):
-        out = np.clip(x, lo, hi)
-        # the gradient passes where the input was inside [lo, hi] (bounds included, like torch)
+        out = np.clip(x, lo, hi) if lo is None or hi is None else np.minimum(np.maximum(x, lo), hi)
         inside = np.ones(x.shape, bool)
         if lo is not None:
-            inside &= x >= lo
+            inside = inside & (x >= lo)
         if hi is not None:
-            inside &= x <= hi
-        ctx.save_for_backward(inside)
+            inside = inside & (x <= hi)
+        need_lo, need_hi = ctx.needs_input_grad[1:]
+        lo_wins = hi_wins = None
+        if need_lo:
+            lo_wins = (x < lo) if hi is None else (x < lo) & (lo < hi)
+        if need_hi:
+            hi_wins = (x > hi) if lo is None else (x > hi) | (hi < lo)
+        ctx.save_for_backward(inside, lo_wins, hi_wins)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        (inside,) = ctx.saved
-        return g * inside, None, None
+        inside, lo_wins, hi_wins = ctx.saved
+        return (g * inside,
+                None if lo_wins is None else g * lo_wins,
+                None if hi_wins is None else g * hi_wins)
 
 
 class _Select(Function):
@@ -84,14 +113,20 @@ class _Select(Function):
             out = cls.pick(a, b)
         except ValueError:
             raise _broadcast_error(cls.__name__.lower(), a, b) from None
-        a_wins = np.where(a == b, 0.5, (out == a)).astype(out.dtype)
-        ctx.save_for_backward(a_wins)
+        # torch: a gets g where it won (a > b for maximum), g/2 on a tie, 0 where it lost; and
+        # where either is NaN (out is NaN), neither lost, so both get g
+        a_wins = np.where(a == b, 0.5, out == a).astype(out.dtype)
+        b_wins = np.where(a == b, 0.5, out == b).astype(out.dtype)
+        nan = np.isnan(out) if out.dtype.kind == "f" else False
+        if np.any(nan):
+            a_wins[nan] = b_wins[nan] = 1
+        ctx.save_for_backward(a_wins, b_wins)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        (a_wins,) = ctx.saved
-        return g * a_wins, g * (1 - a_wins)
+        a_wins, b_wins = ctx.saved
+        return g * a_wins, g * b_wins
 
 
 class Maximum(_Select):
@@ -121,15 +156,15 @@ class Where(Function):
 
 
 def exp(x):
-    return Exp.apply(x)
+    return Exp.apply(as_float(x))
 
 
 def log(x):
-    return Log.apply(x)
+    return Log.apply(as_float(x))
 
 
 def sqrt(x):
-    return Sqrt.apply(x)
+    return Sqrt.apply(as_float(x))
 
 
 def abs(x):
@@ -139,6 +174,11 @@ def abs(x):
 def clip(x, min=None, max=None):
     if min is None and max is None:
         raise ValueError("clip: at least one of min and max must be given")
+    if isinstance(min, autograd.Tensor) or isinstance(max, autograd.Tensor):
+        lo, hi = (0 if min is None else min), (0 if max is None else max)
+        x, lo = operands(x, lo)
+        x, hi = operands(x, hi)
+        min, max = (None if min is None else lo), (None if max is None else hi)
     return Clip.apply(x, min, max)
 
 
@@ -146,11 +186,11 @@ clamp = clip
 
 
 def maximum(a, b):
-    return Maximum.apply(a, b)
+    return Maximum.apply(*operands(a, b))
 
 
 def minimum(a, b):
-    return Minimum.apply(a, b)
+    return Minimum.apply(*operands(a, b))
 
 
 def where(cond, a, b):
@@ -158,4 +198,4 @@ def where(cond, a, b):
     from ..tensor import Tensor
     if isinstance(cond, Tensor):
         cond = cond.data
-    return Where.apply(cond, a, b)
+    return Where.apply(cond, *operands(a, b))

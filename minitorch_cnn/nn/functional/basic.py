@@ -33,7 +33,8 @@ class Linear(Function):
     @staticmethod
     def forward(ctx, x, w, b):
         lead = x.shape[:-1]
-        x2 = x.reshape(-1, x.shape[-1])                     # (rows, in): one matmul for all dims
+        rows = int(np.prod(lead))                           # (spelt out: -1 fails for 0 in)
+        x2 = x.reshape(rows, x.shape[-1])                   # (rows, in): one matmul for all dims
         y = x2 @ w.T                                        # y = x W^T        (rows, out)
         if b is not None:
             y += b                                          #   + b (broadcast over rows)
@@ -45,7 +46,7 @@ class Linear(Function):
     def backward(ctx, g):
         x2, w = ctx.saved
         need_x, need_w, need_b = ctx.needs_input_grad
-        g2 = g.reshape(-1, w.shape[0])                      # (rows, out)
+        g2 = g.reshape(x2.shape[0], w.shape[0])             # (rows, out)
         gx = (g2 @ w).reshape(ctx.lead + (w.shape[1],)) if need_x else None   # dx = g W
         gw = g2.T @ x2 if need_w else None                  # dW = g^T x       (out, in)
         gb = g2.sum(axis=0) if ctx.has_bias and need_b else None   # db = sum of g over rows
@@ -72,6 +73,10 @@ def linear(x, weight, bias=None):
         if bias.shape != (weight.shape[0],):
             raise ValueError(f"linear: bias must have shape ({weight.shape[0]},) to match weight "
                              f"of shape {weight.shape}, got {bias.shape}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.dtype != x.dtype:         # torch refuses too: no silent upcast
+            raise TypeError(f"linear: input dtype {x.dtype} differs from the {name}'s dtype "
+                            f"{t.dtype}; convert one (x.float() / x.double())")
     return Linear.apply(x, weight, bias)
 
 
@@ -220,10 +225,14 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
             raise ValueError(f"{op}: {name} must have shape ({C},) for an input of shape "
                              f"{x.shape}, got {p.shape}")
     if training:
-        if x.size // C <= 1:
+        if x.size and x.size // C <= 1:
             raise ValueError(f"{op}: expected more than 1 value per channel when training, got "
                              f"input of shape {x.shape}")
+        if not eps > 0:                 # the variance of constant channels is 0: 1/sqrt(0)
+            raise ValueError(f"{op}: eps must be positive during training, got {eps}")
     elif rm is None or rv is None:
         raise ValueError(f"{op}: running_mean and running_var are needed when training=False")
+    if x.size == 0:                     # an empty batch: nothing to normalise, no statistics
+        return x * 1                    # (torch leaves the running statistics unchanged too)
     return BatchNorm.apply(x, weight, bias, running_mean=rm, running_var=rv,
                            training=bool(training), momentum=float(momentum), eps=float(eps))

@@ -305,6 +305,10 @@ def _check(x, w, b, stride, padding, dilation, groups):
     eh, ew = dilation[0] * (KH - 1) + 1, dilation[1] * (KW - 1) + 1
     if eh > Hp or ew > Wp:
         fail(f"the (dilated) kernel {eh}x{ew} is larger than the padded input {Hp}x{Wp}")
+    for name, t in (("weight", w), ("bias", b)):
+        if t is not None and t.dtype != x.dtype:         # torch refuses too: no silent upcast
+            raise TypeError(f"conv2d: input dtype {x.dtype} differs from the {name}'s dtype "
+                            f"{t.dtype}; convert one (x.float() / x.double())")
     return stride, pad, dilation
 
 

@@ -77,14 +77,14 @@ class MSELoss(Function):
         ctx.save_for_backward(diff)
         ctx.reduction = reduction
         sq = diff * diff
-        if reduction == "mean":
-            return sq.mean()
+        if reduction == "mean":                              # (of nothing: NaN, as torch)
+            return sq.mean() if sq.size else np.array(np.nan, sq.dtype)
         return sq.sum() if reduction == "sum" else sq
 
     @staticmethod
     def backward(ctx, g):
         (diff,) = ctx.saved
-        scale = 2 / diff.size if ctx.reduction == "mean" else 2
+        scale = 2 / max(diff.size, 1) if ctx.reduction == "mean" else 2
         gx = g * scale * diff                                # d (x-y)^2 = 2 (x-y)
         return gx, -gx
 
