@@ -178,7 +178,8 @@ def test_dataset_flag_trains_on_fashion_mnist_and_exports_safetensors(tmp_path, 
                 "--batch-size", "32", "--out", str(out), "--export", str(export)])
     assert mt.load(out / "checkpoint.npz")["args"]["dataset"] == "fashion-mnist"
     from minitorch_cnn.cli import evaluate                        # evaluates on its data set
-    acc, counts = evaluate.main([str(out / "checkpoint.npz"), "--data-dir", str(folder)])
+    acc, counts = evaluate.run(evaluate.build_parser().parse_args(
+        [str(out / "checkpoint.npz"), "--data-dir", str(folder)]))
     assert counts.sum() == 32 and 0 <= acc <= 1
     model = mt.models.InceptionLite()
     model.load_state_dict(mt.load_safetensors(export))
