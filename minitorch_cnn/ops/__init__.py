@@ -3,6 +3,8 @@
 arithmetic.py  + - * / ** neg matmul          reduce.py      sum mean var max min argmax argmin
 math.py        exp log sqrt abs clip where     shape.py       reshape permute cat stack pad [ ]
 activation.py  relu sigmoid tanh softmax ...
+extra.py       clone std prod logsumexp norm gather repeat split chunk, tensor ** tensor
+inplace.py     setitem and the in-place mechanism (add_, mul_, zero_, ...)
 """
 from .activation import leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from .arithmetic import add, div, matmul, mul, neg, pow, sub
@@ -10,3 +12,5 @@ from .math import abs, clamp, clip, exp, log, maximum, minimum, sqrt, where
 from .reduce import argmax, argmin, max, mean, min, sum, var
 from .shape import (cat, expand, flatten, getitem, pad, permute, reshape, squeeze, stack,
                     transpose, unsqueeze, view)
+from .extra import chunk, clone, gather, logsumexp, norm, pow_tensor, prod, repeat, split, std
+from .inplace import Copy, Fill, inplace, setitem

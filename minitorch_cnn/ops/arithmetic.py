@@ -167,13 +167,11 @@ def neg(a):
 
 
 def pow(a, p):
-    """``a ** p``: the exponent must be a Python number (tensor exponents are not supported)."""
+    """``a ** p``; a tensor exponent (or a number base) goes to ``extra.PowTensor``."""
     from ..tensor import Tensor
-    if isinstance(p, Tensor) or isinstance(p, np.ndarray):
-        raise TypeError("pow: only tensor ** number is supported (the exponent must be a "
-                        "Python int or float)")
-    if not isinstance(a, Tensor):
-        raise TypeError("pow: number ** tensor is not supported; use exp(log(base) * t)")
+    if isinstance(p, (Tensor, np.ndarray)) or not isinstance(a, Tensor):
+        from .extra import pow_tensor            # tensor exponent: both sides differentiable
+        return pow_tensor(a, p)
     return Pow.apply(a, p)
 
 

@@ -220,7 +220,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
             raise ValueError(f"{op}: {name} must have shape ({C},) for an input of shape "
                              f"{x.shape}, got {p.shape}")
     if training:
-        if x.size // C <= 1:
+        if x.numel() // C <= 1:
             raise ValueError(f"{op}: expected more than 1 value per channel when training, got "
                              f"input of shape {x.shape}")
     elif rm is None or rv is None:
