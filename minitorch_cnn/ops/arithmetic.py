@@ -43,7 +43,9 @@ class Sub(Function):
 class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        need_a, need_b = ctx.needs_input_grad
+        # keep only what a backward reads (an in-place write to the other is then harmless)
+        ctx.save_for_backward(a if need_b else None, b if need_a else None)
         try:
             return np.multiply(a, b)
         except ValueError:
@@ -60,7 +62,7 @@ class Mul(Function):
 class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)   # a only for db
         try:
             return np.divide(a, b)
         except ValueError:

@@ -3,6 +3,7 @@ import numpy as np
 
 from ...autograd import Function
 from ...ops.activation import log_softmax
+from ...ops.math import where
 from ...tensor import Tensor
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -56,6 +57,7 @@ class NLLLoss(Function):
             np.where(keep, weight.astype(logp.dtype)[safe], 0)        # w[t], 0 where ignored
         picked = -np.take_along_axis(logp, idx, axis=1)[:, 0] * w
         ctx.shape, ctx.idx, ctx.w, ctx.reduction = logp.shape, idx, w, reduction
+        ctx.keep = keep
         if reduction == "mean":
             ctx.total = w.sum()
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -67,7 +69,8 @@ class NLLLoss(Function):
         gin = np.zeros(ctx.shape, dtype=g.dtype)
         with np.errstate(invalid="ignore", divide="ignore"):
             per = g / ctx.total if ctx.reduction == "mean" else g
-        per = np.broadcast_to(per, ctx.w.shape) * ctx.w
+        # ignored targets get exactly 0, even when all are ignored (g / 0 = inf would give NaN)
+        per = np.where(ctx.keep, np.broadcast_to(per, ctx.w.shape) * ctx.w, 0)
         # d loss / d logp[n, c] = -w[t] (scaled) at the target class t, 0 elsewhere
         np.put_along_axis(gin, ctx.idx, -np.expand_dims(per, 1).astype(g.dtype), axis=1)
         return gin, None, None
@@ -113,10 +116,12 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
     C = input.shape[1]
     t = _targets("cross_entropy", input, target, ignore_index)
     w = _class_weight("cross_entropy", weight, C)
-    keep = (t != ignore_index).astype(logp.dtype)
+    keep = t != ignore_index
     shape = (1, C) + (1,) * (input.ndim - 2)                  # w broadcast along dim 1
     weighted = logp if w is None else logp * w.astype(logp.dtype).reshape(shape)
-    smooth = -weighted.sum(1) * keep                            # (N, ...), 0 where ignored
+    # (N, ...), 0 where ignored: where, not * keep, so an all-ignored mean's inf never reaches x
+    smooth = where(keep, -weighted.sum(1), 0.0)
+    keep = keep.astype(logp.dtype)
     if reduction == "mean":
         safe = np.where(t != ignore_index, t, 0)
         total = keep.sum() if w is None else (w.astype(logp.dtype)[safe] * keep).sum()
