@@ -292,7 +292,8 @@ class Tensor:
     def mul_(self, other): return ops.inplace(self, "mul_", ops.mul, other)
     def div_(self, other): return ops.inplace(self, "div_", ops.div, other)
     def zero_(self): return ops.inplace(self, "zero_", lambda t: ops.Fill.apply(t, value=0))
-    def fill_(self, value): return ops.inplace(self, "fill_", lambda t: ops.Fill.apply(t, value=value))
+    def fill_(self, value):
+        return ops.inplace(self, "fill_", lambda t: ops.Fill.apply(t, value=value))
     def copy_(self, src): return ops.inplace(self, "copy_", ops.Copy.apply, src)
 
     def clamp_(self, min=None, max=None):

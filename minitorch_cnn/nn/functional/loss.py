@@ -67,10 +67,10 @@ class NLLLoss(Function):
     @staticmethod
     def backward(ctx, g):
         gin = np.zeros(ctx.shape, dtype=g.dtype)
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore"):      # all ignored: 0/0, as torch
             per = g / ctx.total if ctx.reduction == "mean" else g
-        # ignored targets get exactly 0, even when all are ignored (g / 0 = inf would give NaN)
-        per = np.where(ctx.keep, np.broadcast_to(per, ctx.w.shape) * ctx.w, 0)
+            # ignored targets get exactly 0, even when all are (g / 0 = inf would give NaN)
+            per = np.where(ctx.keep, np.broadcast_to(per, ctx.w.shape) * ctx.w, 0)
         # d loss / d logp[n, c] = -w[t] (scaled) at the target class t, 0 elsewhere
         np.put_along_axis(gin, ctx.idx, -np.expand_dims(per, 1).astype(g.dtype), axis=1)
         return gin, None, None
@@ -125,7 +125,8 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
     if reduction == "mean":
         safe = np.where(t != ignore_index, t, 0)
         total = keep.sum() if w is None else (w.astype(logp.dtype)[safe] * keep).sum()
-        smooth = smooth.sum() / total
+        with np.errstate(invalid="ignore", divide="ignore"):      # all ignored: NaN, as torch
+            smooth = smooth.sum() * (1.0 / total)
     elif reduction == "sum":
         smooth = smooth.sum()
     return nll * (1.0 - label_smoothing) + smooth * (label_smoothing / C)
