@@ -15,6 +15,7 @@ from .ops import (abs, add, amax, amin, argmax, argmin, cast, cat, clamp, clip, 
                   pow, relu, sub,
                   reshape, sigmoid, softmax, sqrt, squeeze, stack, sum, tanh, transpose,
                   unsqueeze, var, where)
+from .ops import chunk, clone, gather, logsumexp, norm, prod, repeat, split, std
 from . import data, models, nn, optim
 from . import convert
 from . import viz

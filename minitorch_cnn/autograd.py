@@ -15,6 +15,12 @@ How it works, in four sentences:
    engine sums it back to each input's shape in one place, ``unbroadcast``.
 4. Once a node has passed its gradient on, its saved arrays and its links to the inputs are
    dropped (unless ``retain_graph=True``), so memory is freed during the backward pass itself.
+
+In-place operations (``x.add_(1)``, ``x[0] = 5``, ``w -= lr * w.grad``) are guarded by a *version
+counter* per tensor (``Version``, shared by tensors that share memory: views and ``detach()``).
+Each node records the versions of its inputs and output when it is created; if one has changed by
+the time ``backward`` reaches the node and the node saved that memory, ``backward`` raises
+instead of computing a wrong gradient (``check_versions``).  docs/autograd.md section 7.
 """
 import functools
 
@@ -54,6 +60,23 @@ class no_grad:
         return wrapper
 
 
+class Version:
+    """How many times a tensor's memory was modified in place (torch's ``t._version``).
+
+    One object is shared by every tensor that views the same memory, so writing through any of
+    them is seen by all; ``last_op`` names the most recent in-place op, for error messages.
+    """
+    __slots__ = ("value", "last_op")
+
+    def __init__(self, value=0):
+        self.value = value
+        self.last_op = None
+
+    def bump(self, op):
+        self.value += 1
+        self.last_op = op
+
+
 class Function:
     """Base class of every differentiable op.
 
@@ -90,10 +113,21 @@ class Function:
         ctx.needs_input_grad = needs if track else [False] * len(needs)
         arrays = [t.data if isinstance(t, Tensor) else t for t in inputs]
         out = Tensor._from_op(cls.forward(ctx, *arrays, **params), track)
+        base = out.data.base
+        if base is not None:               # the output views an input's memory (reshape, [a:b])
+            for t in inputs:
+                if isinstance(t, Tensor) and (t.data is base or t.data.base is base):
+                    out._version, out._base = t._version, t     # share the counter, like torch
+                    break
         if track:
             ctx.parents = inputs           # the engine follows only those with needs[i] True
             ctx.kwargs = params            # the op's settings (stride, dim, ...), for tools that
-            out._ctx = ctx                 # read the graph, like onnx.export
+                                           # read the graph, like onnx.export
+            # versions now, compared by check_versions when backward reaches this node
+            ctx.versions = [t._version.value if isinstance(t, Tensor) else None
+                            for t in inputs]
+            ctx.out_version = out._version.value
+            out._ctx = ctx
         return out
 
     def __repr__(self):
@@ -164,10 +198,15 @@ def run_backward(root, grad, retain_graph=False):
             continue
         ctx = t._ctx
         if ctx is None or t._retains_grad:        # a leaf, or a tensor that asked to keep it
-            # copy: g may be a read-only broadcast view, or shared with another input
-            t.grad = g.copy() if t.grad is None else t.grad + g
+            # copy: g may be a read-only broadcast view, or shared with another input;
+            # np.add(..., out=) keeps a 0-d gradient an ndarray (a + b would give a numpy scalar)
+            t.grad = g.copy() if t.grad is None else np.add(t.grad, g, out=np.empty_like(t.grad))
         if ctx is None:
             continue
+        if t._version.value != ctx.out_version or True in [
+                v is not None and p._version.value != v
+                for p, v in zip(ctx.parents, ctx.versions)]:
+            check_versions(ctx, t)                # something was modified in place: is it ok?
         in_grads = ctx.backward(ctx, g)     # (a staticmethod: pass the node as ctx)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
@@ -179,9 +218,62 @@ def run_backward(root, grad, retain_graph=False):
                 pg = pg.astype(p.data.dtype)
             key = id(p)
             # never add in place: a backward may hand the same array to two inputs
-            grads[key] = pg if key not in grads else grads[key] + pg
+            grads[key] = pg if key not in grads else np.add(grads[key], pg,
+                                                            out=np.empty_like(pg))
         if not retain_graph:
             ctx.__dict__.clear()                  # drop saved arrays and links to inputs
+
+
+def _arrays(obj):
+    """Every ndarray a node keeps (its saved tuple and plain attributes), for the alias test."""
+    for v in obj:
+        if isinstance(v, np.ndarray):
+            yield v
+        elif isinstance(v, (tuple, list)):
+            yield from _arrays(v)
+
+
+def saves_memory_of(ctx, array):
+    """True if ``ctx`` keeps an array that may share memory with ``array``."""
+    return any(np.may_share_memory(a, array) for a in _arrays(vars(ctx).values()))
+
+
+def check_versions(ctx, out):
+    """Called by ``run_backward`` when a tensor around ``ctx`` changed version since the node was
+    made.  Two cases make the gradient wrong, and raise:
+
+    1. the node *saved* that tensor's memory (Mul saves both factors, Exp its output): its
+       backward would read the new values -- torch's "modified by an inplace operation";
+    2. an input was modified by a *recorded* in-place op after this node used it: the tensor now
+       stands for its new value (its ``grad_fn`` is the in-place op), so the gradient this node
+       sends to it would flow through the wrong history.
+
+    Otherwise (say Add, which saves nothing, or a change made under ``no_grad`` to a tensor
+    routed unchanged) the gradient is still right and nothing is raised.
+    """
+    op = type(ctx).__name__
+    named = [(out, ctx.out_version, f"the output of {op}")]
+    named += [(p, v, f"input {i} of {op}") for i, (p, v) in enumerate(zip(ctx.parents,
+                                                                            ctx.versions))
+              if v is not None]
+    for t, then, role in named:
+        now = t._version.value
+        if now == then:
+            continue
+        by = t._version.last_op or "an in-place operation"
+        if saves_memory_of(ctx, t.data):
+            raise RuntimeError(
+                f"backward: one of the arrays needed for gradient computation has been modified "
+                f"by an in-place operation ({by}): the tensor of shape {t.shape}, {role}, is at "
+                f"version {now}; expected version {then} instead. Modify a clone() instead, or "
+                f"do the in-place op before the tensor is used.")
+        rebased_at = getattr(t._ctx, "rebased_at", None)
+        if t is not out and rebased_at is not None and rebased_at >= then:
+            raise RuntimeError(
+                f"backward: the tensor of shape {t.shape}, {role}, was modified by a recorded "
+                f"in-place operation ({by}, version {then} -> {now}) after {op} used it; "
+                f"its gradient would flow through the new value's history. Not supported "
+                f"here: use y = y.clone() before the in-place op, or an out-of-place op.")
 
 
 Tensor = None   # set by tensor.py once the class exists (the two modules need each other)

@@ -5,7 +5,9 @@ A tensor holds
 * ``data``  -- the ndarray (float32 by default; float64 is kept, which is how gradients are checked);
 * ``grad``  -- an ndarray of the same shape, filled in by ``backward`` (``None`` before);
 * ``requires_grad`` -- whether gradients flow to it;
-* ``_ctx``  -- the op (a ``Function`` node) that created it, ``None`` for a leaf.
+* ``_ctx``  -- the op (a ``Function`` node) that created it, ``None`` for a leaf;
+* ``_version`` -- an ``autograd.Version`` counting in-place writes (shared with views of it), and
+  ``_base`` -- the tensor whose memory it views, or ``None`` (see the in-place block below).
 
 The arithmetic lives in ``minitorch_cnn.ops``; each method below is one line that calls it, so a
 reader finds every op's forward and backward in one place.
@@ -51,7 +53,8 @@ def _as_array(data, dtype=None):
 class Tensor:
     """An n-dimensional array that can record the operations applied to it."""
 
-    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "_retains_grad", "__weakref__")
+    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "_retains_grad", "_version", "_base",
+                 "__weakref__")
     __array_priority__ = 1000          # so ``ndarray * Tensor`` calls Tensor.__rmul__
 
     def __init__(self, data, requires_grad=False, dtype=None):
@@ -60,6 +63,7 @@ class Tensor:
         self._ctx = None
         self._retains_grad = False
         self._requires_grad = False
+        self._version, self._base = autograd.Version(), None
         self.requires_grad = requires_grad
 
     @classmethod
@@ -71,6 +75,7 @@ class Tensor:
         t._ctx = None
         t._retains_grad = False
         t._requires_grad = requires_grad
+        t._version, t._base = autograd.Version(), None
         return t
 
     # ----------------------------------------------------------------- attributes
@@ -97,11 +102,6 @@ class Tensor:
     dtype = property(lambda self: self.data.dtype)
     ndim = property(lambda self: self.data.ndim)
 
-    @property
-    def size(self):
-        """Number of elements (numpy's meaning; ``size(dim)`` is not supported)."""
-        return self.data.size
-
     def numel(self):
         return self.data.size
 
@@ -122,7 +122,9 @@ class Tensor:
 
     def detach(self):
         """The same data, cut from the graph (shares memory, like torch)."""
-        return Tensor._from_op(self.data, False)
+        t = Tensor._from_op(self.data, False)
+        t._version = self._version            # same memory, same counter (as torch)
+        return t
 
     def retain_grad(self):
         """Keep ``.grad`` on this non-leaf tensor after backward."""
@@ -133,10 +135,6 @@ class Tensor:
 
     def requires_grad_(self, flag=True):
         self.requires_grad = flag
-        return self
-
-    def zero_(self):
-        self.data[...] = 0
         return self
 
     def to(self, dtype):
@@ -269,6 +267,58 @@ class Tensor:
     def tanh(self): return ops.tanh(self)
     def softmax(self, dim): return ops.softmax(self, dim)
     def log_softmax(self, dim): return ops.log_softmax(self, dim)
+
+
+    # ================================================================= issue #11 part B
+    # torch's size(), clone() and friends, and the in-place ops (ops/inplace.py explains the
+    # mechanism: version counters, leaf checks, re-basing a non-leaf's history).
+    def size(self, dim=None):
+        """The shape as a tuple (torch.Size is one), or the length of dim ``dim``."""
+        if dim is None:
+            return self.data.shape
+        if not -max(self.ndim, 1) <= dim < max(self.ndim, 1) or self.ndim == 0:
+            raise IndexError(f"size: dim {dim} is out of range for a tensor with {self.ndim} "
+                             f"dims (shape {self.shape})")
+        return self.data.shape[dim]
+
+    def clone(self): return ops.clone(self)
+    def std(self, *args, **kwargs): return ops.std(self, *args, **kwargs)
+    def prod(self, dim=None, keepdim=False): return ops.prod(self, dim, keepdim)
+    def logsumexp(self, dim, keepdim=False): return ops.logsumexp(self, dim, keepdim)
+    def norm(self, p="fro", dim=None, keepdim=False): return ops.norm(self, p, dim, keepdim)
+    def gather(self, dim, index): return ops.gather(self, dim, index)
+    def repeat(self, *sizes): return ops.repeat(self, *sizes)
+    def split(self, split_size, dim=0): return ops.split(self, split_size, dim)
+    def chunk(self, chunks, dim=0): return ops.chunk(self, chunks, dim)
+    def __rpow__(self, base): return ops.pow(base, self)
+
+    def __setitem__(self, idx, value): ops.setitem(self, idx, value)
+
+    def add_(self, other, alpha=1):
+        return ops.inplace(self, "add_", lambda t, o: ops.add(t, o if alpha == 1 else o * alpha),
+                           other)
+
+    def sub_(self, other, alpha=1):
+        return ops.inplace(self, "sub_", lambda t, o: ops.sub(t, o if alpha == 1 else o * alpha),
+                           other)
+
+    def mul_(self, other): return ops.inplace(self, "mul_", ops.mul, other)
+    def div_(self, other): return ops.inplace(self, "div_", ops.div, other)
+    def zero_(self): return ops.inplace(self, "zero_", lambda t: ops.Fill.apply(t, value=0))
+    def fill_(self, value):
+        return ops.inplace(self, "fill_", lambda t: ops.Fill.apply(t, value=value))
+    def copy_(self, src): return ops.inplace(self, "copy_", ops.Copy.apply, src)
+
+    def clamp_(self, min=None, max=None):
+        return ops.inplace(self, "clamp_", lambda t: ops.clamp(t, min, max))
+    clip_ = clamp_
+
+    # augmented assignment updates in place, as in torch (`w -= lr * g` keeps w the same object)
+    def __iadd__(self, o): return self.add_(o)
+    def __isub__(self, o): return self.sub_(o)
+    def __imul__(self, o): return self.mul_(o)
+    def __itruediv__(self, o): return self.div_(o)
+    # ================================================================= end of part B block
 
 
 autograd.Tensor = Tensor     # Function.apply builds Tensors; see the end of autograd.py

@@ -426,3 +426,29 @@ def test_schedulers_against_torch(kind):
         topt.step()
         ours.step()
         theirs.step()
+
+
+# ------------------------------------------------------------------ 0-d parameters (issue #11)
+@pytest.mark.torch
+@pytest.mark.parametrize("cls, kw", [(SGD, dict(lr=0.01, momentum=0.9)),
+                                     (SGD, dict(lr=0.01, momentum=0.9, nesterov=True,
+                                                weight_decay=0.1)),
+                                     (Adam, dict(lr=0.1, weight_decay=0.1)),
+                                     (AdamW, dict(lr=0.1))])
+def test_zero_d_parameter_used_twice_matches_torch(cls, kw):
+    """A 0-d parameter on two paths: its .grad is a 0-d ndarray (not a numpy scalar, which has no
+    in-place ops), so momentum buffers update and zero_grad(set_to_none=False) works."""
+    torch = pytest.importorskip("torch")
+    p = mt.tensor(np.array(2.0), requires_grad=True)
+    q = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+    ours, theirs = cls([p], **kw), getattr(torch.optim, cls.__name__)([q], **kw)
+    for _ in range(4):
+        ours.zero_grad(set_to_none=False)
+        theirs.zero_grad(set_to_none=False)
+        (p * p + p * 3).backward()
+        (q * q + q * 3).backward()
+        assert isinstance(p.grad, np.ndarray) and p.grad.shape == ()
+        ours.step()
+        theirs.step()
+        assert float(p.data) == pytest.approx(q.item(), rel=1e-12)
+    assert isinstance(p.data, np.ndarray) and p.data.shape == ()

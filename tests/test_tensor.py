@@ -31,7 +31,8 @@ def test_dtypes_follow_the_rules():
 
 def test_attributes():
     t = mt.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
-    assert t.shape == (2, 3) and t.ndim == 2 and t.size == 6 and len(t) == 2
+    assert t.shape == (2, 3) and t.ndim == 2 and t.numel() == 6 and len(t) == 2
+    assert t.size() == (2, 3) and t.size(-1) == 3                # torch's size(), not numpy's
     assert isinstance(t.data, np.ndarray) and t.numpy() is t.data
     assert t.grad is None and t.requires_grad and t.is_leaf
     assert t.T.shape == (3, 2)

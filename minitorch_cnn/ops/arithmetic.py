@@ -99,7 +99,9 @@ class Sub(Function):
 class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        need_a, need_b = ctx.needs_input_grad
+        # keep only what a backward reads (an in-place write to the other is then harmless)
+        ctx.save_for_backward(a if need_b else None, b if need_a else None)
         try:
             return np.multiply(a, b)
         except ValueError:
@@ -116,7 +118,7 @@ class Mul(Function):
 class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)   # a only for db
         try:
             return np.divide(a, b)
         except ValueError:
@@ -240,13 +242,11 @@ def neg(a):
 
 
 def pow(a, p):
-    """``a ** p``: the exponent must be a Python number (tensor exponents are not supported)."""
+    """``a ** p``; a tensor exponent (or a number base) goes to ``extra.PowTensor``."""
     from ..tensor import Tensor
-    if isinstance(p, Tensor) or isinstance(p, np.ndarray):
-        raise TypeError("pow: only tensor ** number is supported (the exponent must be a "
-                        "Python int or float)")
-    if not isinstance(a, Tensor):
-        raise TypeError("pow: number ** tensor is not supported; use exp(log(base) * t)")
+    if isinstance(p, (Tensor, np.ndarray)) or not isinstance(a, Tensor):
+        from .extra import pow_tensor            # tensor exponent: both sides differentiable
+        return pow_tensor(a, p)
     a = cast(a, result_type(a, p))                  # int ** 0.5 is float32; float32 stays
     p = p.item() if isinstance(p, np.generic) else p  # numpy keeps a's dtype for a Python number
     return Pow.apply(a, p)

@@ -70,12 +70,13 @@ class Adam(Optimizer):
                 if self._decoupled:
                     p.data *= 1.0 - lr * wd              # AdamW: p = p * (1 - lr * wd)
                 else:
-                    g = np.multiply(p.data, wd)          # Adam: g = g + wd * p
+                    g = np.multiply(p.data, wd, out=np.empty_like(p.data))  # g = g + wd * p
                     g += grad
 
             m *= b1                                      # m = b1 * m + (1 - b1) * g
             m += (1.0 - b1) * g
-            tmp = np.multiply(g, g)                      # v = b2 * v + (1 - b2) * g^2
+            tmp = np.multiply(g, g, out=np.empty_like(v))   # v = b2 v + (1 - b2) g^2 (out=: a
+            #                                                 0-d array stays an array)
             tmp *= 1.0 - b2
             v *= b2
             v += tmp

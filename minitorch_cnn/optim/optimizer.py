@@ -98,7 +98,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 elif p.grad is not None:
-                    p.grad[...] = 0
+                    p.grad = np.zeros_like(np.asarray(p.grad, dtype=p.data.dtype))
 
     def step(self, closure=None):
         """One update of every parameter that has a gradient.  ``closure`` (optional) re-computes
@@ -109,6 +109,9 @@ class Optimizer:
         with no_grad():
             for group in self.param_groups:
                 self._update(group)
+                for p in group["params"]:
+                    if p.grad is not None:           # p.data was written in place: a graph
+                        p._version.bump(f"{self._name}.step")   # that saved it must notice
         return loss
 
     def _grads(self, group):
@@ -121,7 +124,8 @@ class Optimizer:
             if g.shape != p.data.shape:
                 raise ValueError(f"{self._name}.step: gradient shape {g.shape} does not match "
                                  f"parameter shape {p.data.shape}")
-            yield p, g.astype(p.data.dtype, copy=False)
+            # asarray: a 0-d gradient set by hand may be a numpy scalar, which has no in-place ops
+            yield p, np.asarray(g, dtype=p.data.dtype)
 
     def _check(self, group):
         raise NotImplementedError

@@ -15,7 +15,9 @@ gradients over about 1/(1 - mu) steps, which smooths the noise of mini-batches a
 progress along directions where successive gradients agree.
 
 Every array operation is in place (``*=``, ``+=``, ``out=``) on ``p.data`` and the buffer, so a
-step allocates at most one temporary per parameter, and float32 stays float32.
+step allocates at most one temporary per parameter, and float32 stays float32.  Temporaries are
+made with ``out=``: for a 0-d parameter, numpy's ``a * b`` returns a numpy *scalar*, which has no
+in-place ops, and a momentum buffer held as one would silently never update.
 """
 import numpy as np
 
@@ -54,13 +56,13 @@ class SGD(Optimizer):
         for p, grad in self._grads(group):
             g = grad
             if wd != 0:
-                g = np.multiply(p.data, wd)          # g = g + wd * p  (a new array: p.grad
-                g += grad                            # itself is never modified)
+                g = np.multiply(p.data, wd, out=np.empty_like(p.data))  # g = g + wd * p (a new
+                g += grad                            # array, never p.grad; out= keeps 0-d arrays)
             if mu != 0:
                 state = self.state.setdefault(p, {})
                 buf = state.get("momentum_buffer")
                 if buf is None:
-                    buf = state["momentum_buffer"] = g.copy()       # b = g on the first step
+                    buf = state["momentum_buffer"] = np.array(g, copy=True)  # b = g at first
                 else:
                     buf *= mu                                       # b = mu * b
                     if tau != 0:
@@ -68,10 +70,10 @@ class SGD(Optimizer):
                     else:
                         buf += g
                 if nesterov:
-                    step = np.multiply(buf, mu)                     # g + mu * b
+                    step = np.multiply(buf, mu, out=np.empty_like(buf))     # g + mu * b
                     step += g
                 else:
                     step = buf                                      # b
             else:
                 step = g
-            p.data -= lr * step                                     # p = p - lr * step
+            p.data -= np.multiply(step, lr, out=np.empty_like(step))  # p = p - lr * step

@@ -225,7 +225,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
             raise ValueError(f"{op}: {name} must have shape ({C},) for an input of shape "
                              f"{x.shape}, got {p.shape}")
     if training:
-        if x.size and x.size // C <= 1:
+        if x.numel() and x.numel() // C <= 1:
             raise ValueError(f"{op}: expected more than 1 value per channel when training, got "
                              f"input of shape {x.shape}")
         if not eps > 0:                 # the variance of constant channels is 0: 1/sqrt(0)

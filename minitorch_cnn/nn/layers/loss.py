@@ -1,8 +1,9 @@
 """Loss modules: CrossEntropyLoss, NLLLoss, MSELoss (wrappers of the functional losses).
 
-Called as ``criterion(input, target)``.  ``reduction`` is keyword-only: torch's first positional
-argument is a class-weight tensor, which we do not support, so ``CrossEntropyLoss('sum')`` fails
-loudly instead of meaning something else.  Like torch, their repr shows no arguments.
+Called as ``criterion(input, target)``.  As in torch, the first positional argument of
+CrossEntropyLoss and NLLLoss is the class-weight tensor (kept as the buffer ``weight``), so
+``CrossEntropyLoss('sum')`` fails loudly instead of meaning something else; the other arguments
+are keyword-only.  Like torch, their repr shows no arguments.
 """
 from .. import functional as F
 from ..module import Module
@@ -28,8 +29,14 @@ class CrossEntropyLoss(_Loss):
         - Output: scalar, or the shape of the target with reduction='none'
     """
 
+    def __init__(self, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+        super().__init__(reduction=reduction)
+        self.register_buffer("weight", weight)
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
+
     def forward(self, input, target):
-        return F.cross_entropy(input, target, reduction=self.reduction)
+        return F.cross_entropy(input, target, self.weight, ignore_index=self.ignore_index,
+                               reduction=self.reduction, label_smoothing=self.label_smoothing)
 
 
 class NLLLoss(_Loss):
@@ -40,8 +47,14 @@ class NLLLoss(_Loss):
         - Output: scalar, or the shape of the target with reduction='none'
     """
 
+    def __init__(self, weight=None, *, ignore_index=-100, reduction="mean"):
+        super().__init__(reduction=reduction)
+        self.register_buffer("weight", weight)
+        self.ignore_index = ignore_index
+
     def forward(self, input, target):
-        return F.nll_loss(input, target, reduction=self.reduction)
+        return F.nll_loss(input, target, self.weight, ignore_index=self.ignore_index,
+                          reduction=self.reduction)
 
 
 class MSELoss(_Loss):
