@@ -232,7 +232,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
             raise ValueError(f"{op}: eps must be positive during training, got {eps}")
     elif rm is None or rv is None:
         raise ValueError(f"{op}: running_mean and running_var are needed when training=False")
-    if x.size == 0:                     # an empty batch: nothing to normalise, no statistics
+    if x.numel() == 0:                  # an empty batch: nothing to normalise, no statistics
         return x * 1                    # (torch leaves the running statistics unchanged too)
     return BatchNorm.apply(x, weight, bias, running_mean=rm, running_var=rv,
                            training=bool(training), momentum=float(momentum), eps=float(eps))
