@@ -142,7 +142,8 @@ def test_no_schedule_keeps_the_learning_rate(tmp_path):
 
 # ------------------------------------------------------------------ --resume refuses every run flag
 CHANGED = {"epochs": "5", "batch_size": "64", "lr": "0.01", "optimizer": "sgd",
-           "schedule": "step", "augment": None, "seed": "1", "limit": "100", "background": None}
+           "schedule": "step", "augment": None, "seed": "1", "limit": "100", "background": None,
+           "dataset": "fashion-mnist"}
 
 
 def test_the_run_flags_are_the_ones_that_define_a_run():
