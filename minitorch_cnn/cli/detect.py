@@ -144,7 +144,7 @@ def _zoom_for(shape, least=420):
 
 def _legend_bar(width, pen_font, text_h):
     """A strip under the heatmap: the colour ramp with its scale labelled."""
-    bar = Image.new("RGB", (width, 3 * text_h), (40, 40, 40))
+    bar = Image.new("RGB", (width, 4 * text_h), (40, 40, 40))
     ramp = heat_colours(np.linspace(0, 1, max(2, width - 2 * text_h)))[None]
     ramp = Image.fromarray(np.repeat(ramp, text_h, 0))
     bar.paste(ramp, (text_h, int(0.3 * text_h)))
@@ -154,7 +154,7 @@ def _legend_bar(width, pen_font, text_h):
         x = text_h + int(v * (ramp.size[0] - 1))
         pen.text((x, y), f"{v:g}", fill=(230, 230, 230), font=pen_font,
                  anchor="mt" if 0 < v < 1 else ("lt" if v == 0 else "rt"))
-    pen.text((width // 2, 3 * text_h - 2), "best digit probability (any scale)",
+    pen.text((width // 2, 4 * text_h - 2), "best digit probability (any scale)",
              fill=(230, 230, 230), font=pen_font, anchor="mb")
     return bar
 
