@@ -66,7 +66,7 @@ def big_page(checkpoint, tmp, seed=0):
         code = ("import resource, sys, time; from minitorch_cnn.cli.detect import main; "
                 "t = time.perf_counter(); main(sys.argv[1:]); "
                 "print('BENCH', time.perf_counter() - t, "
-                "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+                "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")   # KiB on Linux
         proc = subprocess.run([sys.executable, "-c", code, "--image", str(path), "--json",
                                str(out), "--checkpoint", str(checkpoint), *extra],
                               capture_output=True, text=True, cwd=ROOT,
@@ -75,7 +75,7 @@ def big_page(checkpoint, tmp, seed=0):
             raise SystemExit(proc.stderr)
         line = [x for x in proc.stdout.splitlines() if x.startswith("BENCH")][-1].split()
         dets = json.loads(out.read_text())["detections"]
-        rows.append((label, float(line[1]), int(line[2]) / 1024 ** 2, match(dets, truth),
+        rows.append((label, float(line[1]), int(line[2]) / 1024, match(dets, truth),
                      len(dets), len(truth)))
     return rows
 
