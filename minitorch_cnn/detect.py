@@ -161,7 +161,7 @@ class BackgroundMix:
         # a digit seen at the wrong pyramid level is background: zoomed in (only strokes of it
         # fill the window) or zoomed out (a small digit in a big window), near the centre
         wrong = bg & ~blank & (rng.random(B) < self.p_wrong_scale)
-        wrong_zoom = np.where(rng.random(B) < 0.5, rng.uniform(1.7, 3.5, size=B),
+        wrong_zoom = np.where(rng.random(B) < 0.5, rng.uniform(1.35, 3.5, size=B),
                               rng.uniform(0.3, 0.6, size=B))
         zoom = np.where(wrong, wrong_zoom, zoom)
         own = zoom_about_centre(ink, zoom) if self.scale != (1.0, 1.0) or wrong.any() else ink
