@@ -11,6 +11,7 @@ from minitorch_cnn.data import MNIST, translate
 from minitorch_cnn.detect import (BACKGROUND, NUM_CLASSES, BackgroundMix, class_maps,
                                   detections_from_maps, from_ink, iou, make_canvas, match, nms,
                                   to_ink)
+from minitorch_cnn.detect import clutter, zoom_about_centre
 
 CKPT = cli.DEFAULT_CHECKPOINT
 
@@ -21,7 +22,7 @@ def test_iou_hand_values():
     b = [[0, 0, 10, 10], [5, 0, 15, 10], [10, 10, 20, 20], [2, 2, 4, 4], [20, 0, 30, 5]]
     # same; half overlap 50/150; touching corner; inside 4/100; disjoint
     np.testing.assert_allclose(iou(a, b), [[1.0, 50 / 150, 0.0, 4 / 100, 0.0]])
-    assert iou(b, a).shape == (5, 1)
+    np.testing.assert_allclose(iou(b, a), iou(a, b).T)          # symmetric, shape (5, 1)
     # two 28x28 windows one stride (4 px) apart on both axes: 24*24 / (2*784 - 576)
     assert iou([0, 0, 28, 28], [4, 4, 32, 32])[0, 0] == pytest.approx(576 / 992)
 
@@ -91,8 +92,21 @@ def test_vote_never_reports_a_score_below_threshold_and_results_are_best_first()
 
 def test_class_maps_keeps_the_model_mode_and_refuses_an_empty_batch():
     model = mt.nn.Sequential(mt.nn.Conv2d(1, NUM_CLASSES, 28), mt.nn.Dropout(0.5)).train()
+    model[0].weight.data[:] = 0                     # logits = bias everywhere: known softmax
+    model[0].bias.data[:] = np.arange(NUM_CLASSES, dtype=np.float32) / 4
     maps = class_maps(model, np.zeros((2, 30, 33), np.float32))
     assert maps.shape == (2, NUM_CLASSES, 3, 6) and model.training and model[1].training
+    e = np.exp(np.arange(NUM_CLASSES) / 4)
+    np.testing.assert_allclose(maps, np.broadcast_to((e / e.sum())[None, :, None, None],
+                                                     maps.shape), rtol=1e-6)
+    # one weight, on pixel (5, 9) of the window (this model has stride 1): of all windows,
+    # only the one with top-left corner (4, 8) has the one bright pixel (9, 17) there
+    model[0].weight.data[3, 0, 5, 9] = 10.0
+    ink = np.zeros((40, 40), np.float32)
+    ink[5 + 4, 9 + 8] = 1.0
+    m = class_maps(model, ink)
+    hot = m[3] > m[3].min() + 1e-3
+    assert m.shape == (NUM_CLASSES, 13, 13) and hot.sum() == 1 and hot[4, 8]
     with pytest.raises(ValueError, match=r"class_maps: expected .*N >= 1"):
         class_maps(model, np.zeros((0, 30, 30), np.float32))
 
@@ -136,6 +150,37 @@ def test_background_mix_shapes_labels_and_reproducibility(digits):
     assert not np.array_equal(xb, xm)
 
 
+EXACT = dict(scale=(1, 1), p_wrong_scale=0, p_clutter=0)      # no zoom, no page clutter
+
+
+def test_zoom_about_centre_hand_values():
+    ink = np.zeros((2, 1, 28, 28), np.float32)
+    ink[:, 0, 12:16, 12:16] = 1.0                      # a 4x4 square around the centre 13.5
+    out = zoom_about_centre(ink, np.array([1.0, 2.0]))
+    np.testing.assert_array_equal(out[0], ink[0])                    # zoom 1: unchanged
+    # 4x4 -> 8x8: a 6x6 core of 1, a bilinear rim of 0.75 and 0.25 (rows 9, 10 and 17, 18)
+    assert out[1, 0, 11:17, 11:17].min() == 1 and out[1, 0, :9].max() == 0
+    assert (out[1, 0, 10, 11:17] == 0.75).all() and (out[1, 0, 9, 11:17] == 0.25).all()
+    np.testing.assert_allclose(out[1].sum(), 4 * ink[1].sum(), rtol=0.1)    # area x zoom^2
+
+
+def test_background_mix_zoom_wrong_scale_and_clutter(digits):
+    x, y = digits
+    rng = np.random.default_rng(0)
+    xm, ym = BackgroundMix(p_background=1, p_blank=0, p_neighbour=0, p_wrong_scale=1,
+                           p_clutter=0)(x, y, rng)
+    assert (ym == BACKGROUND).all()
+    ink = np.clip(to_ink(xm), 0, 1)
+    # zoomed in (a stroke fills the window) or out (a small digit): far from the original area
+    ratio = ink.sum((1, 2, 3)) / np.clip(to_ink(x), 0, 1).sum((1, 2, 3))
+    assert ((ratio > 1.5) | (ratio < 0.5)).mean() > 0.8
+    cl = clutter(1000, np.random.default_rng(1), p=0.5)
+    touched = (cl > 0).any((1, 2, 3))
+    assert 0.4 < touched.mean() < 0.6 and cl.min() >= 0 and cl.max() <= 0.7
+    with pytest.raises(ValueError, match="scale must be"):
+        BackgroundMix(scale=(0, 1))
+
+
 def _shift_of(out_ink, ink, shifts):
     """The shift (dy, dx) among ``shifts`` that turns ``ink`` into ``out_ink``, or None."""
     for dy, dx in shifts:
@@ -149,16 +194,16 @@ def test_background_mix_digit_windows_are_near_shifts_and_background_far(digits)
     ink = np.clip(to_ink(x), 0, 1)
     near = [(a, b) for a in range(-3, 4) for b in range(-3, 4)]
     far = [(a, b) for a in range(-28, 29) for b in range(-28, 29) if max(abs(a), abs(b)) >= 8]
-    xm, ym = BackgroundMix(p_background=0, p_neighbour=0)(x, y, np.random.default_rng(0))
+    xm, ym = BackgroundMix(p_background=0, p_neighbour=0, **EXACT)(x, y, np.random.default_rng(0))
     assert (ym == y).all()
     for k in range(len(y)):
         assert _shift_of(to_ink(xm[k]), ink[k], near) is not None, k
-    xm, ym = BackgroundMix(p_background=1, p_blank=0, p_neighbour=0)(
+    xm, ym = BackgroundMix(p_background=1, p_blank=0, p_neighbour=0, **EXACT)(
         x, y, np.random.default_rng(0))
     assert (ym == BACKGROUND).all()
     for k in range(len(y)):
         assert _shift_of(to_ink(xm[k]), ink[k], far) is not None, k
-    xm, _ = BackgroundMix(p_background=1, p_blank=1, p_neighbour=0)(
+    xm, _ = BackgroundMix(p_background=1, p_blank=1, p_neighbour=0, **EXACT)(
         x, y, np.random.default_rng(0))
     np.testing.assert_allclose(xm, from_ink(np.zeros_like(x)), atol=1e-6)    # blank canvas
 
@@ -206,7 +251,7 @@ def test_image_json_schema_and_polarity(tmp_path, canvas):
     a, b = json.loads(out_w.read_text()), json.loads(out_b.read_text())
     assert set(a) == {"detections"} and len(a["detections"]) >= 1
     for d in a["detections"]:
-        assert set(d) == {"label", "score", "box"} and isinstance(d["label"], int)
+        assert set(d) == {"label", "score", "box", "scale"} and isinstance(d["label"], int)
         assert 0 <= d["label"] <= 9 and 0 < d["score"] <= 1 and len(d["box"]) == 4
     assert match(a["detections"], truth) == len(truth) == len(a["detections"])
     inverted = tmp_path / "inverted.png"                 # lossless: exactly the same answer

@@ -3,18 +3,22 @@
     python examples/sliding_window.py --image canvas.png --json dets.json --png boxes.png
     python examples/sliding_window.py --demo --canvases 200 --seed 0 --png demo.png
 
-The picture is read as grayscale (colour is converted), turned white-on-black if its border is
-light, its background level (the border's median) subtracted and its ink scaled to [0, 1] like
-MNIST (``--scale`` resizes it first, for digits much larger or smaller than MNIST's ~20 px; boxes
-are mapped back to the input's pixels).  The 11-class model (see ``--background`` in
-minitorch_cnn/cli/train.py) is converted by ``mt.fc_to_conv(model, (1, 28, 28))`` and run once;
-``detect.detections_from_maps`` turns its class maps into boxes.  ``--demo`` pastes 2-5 held-out
-TEST digits at random non-overlapping places on 140x140 canvases and reports precision and recall
-(a hit: right label, IoU >= 0.5 with the digit's 28x28 paste box, each digit matched once).
+The picture is read as grayscale and turned into MNIST-like ink by ``detect.picture_to_ink``
+(polarity, a local background level, noise floor and ink scale from the picture itself).  The
+11-class model (``--background`` in minitorch_cnn/cli/train.py) is converted by
+``mt.fc_to_conv(model, (1, 28, 28))`` and run over a pyramid of rescaled copies (digit sizes
+``--min-size`` .. ``--max-size`` in input pixels; ``--scale`` for one explicit scale), each in
+overlapping tiles of bounded memory; one NMS merges all scales.  ``--demo`` measures precision
+and recall (a hit: right label, IoU >= 0.5 with the digit's pasted square, each digit matched
+once) on 140x140 canvases of 2-5 held-out TEST digits (``--demo canvases``, one pass, no pyramid)
+or on generated scanned pages (``--demo pages``: paper, gradient, noise, JPEG, 5-10 test digits
+of 24-110 px).
 """
 import argparse
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +27,9 @@ from tqdm import tqdm
 
 from ..convert import fc_to_conv
 from ..data import MNIST
-from ..detect import NUM_CLASSES, STRIDE, WINDOW, BACKGROUND, class_maps, \
-    detections_from_maps, make_canvas, match
+from ..detect import NUM_CLASSES, STRIDE, WINDOW, BACKGROUND, MAX_PIXELS, class_maps, \
+    detect_pyramid, detections_from_maps, make_canvas, make_page, match, picture_to_ink, \
+    pyramid_sizes, tile_count
 from ..fileio import atomic_open, atomic_write_text
 from .images import load_gray  # noqa: F401  (part of this module's API: detect.load_gray)
 from .checks import output_file, positive_float, positive_int
@@ -36,18 +41,20 @@ COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 13
            (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212)]
 
 
+FONT_FILES = ("DejaVuSans-Bold.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+              "LiberationSans-Bold.ttf",
+              "/usr/share/fonts/truetype/liberation2/LiberationSans-Bold.ttf")
+SEED_MAX = 2 ** 32 - 1                    # numpy's seeds are unsigned 32-bit words
+
+
 def to_mnist_ink(gray):
     """(H, W) in [0, 1], any polarity -> ink (H, W) in [0, 1]: white digits on a black 0.
 
-    The border decides the polarity (a light border = dark digits on paper, inverted); its median
-    is the background level, subtracted; the 99.9th percentile of what is left becomes 1.
-    """
-    gray = np.asarray(gray, dtype=np.float32)
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    ink = 1.0 - gray if np.median(border) > 0.5 else gray
-    ink = ink - np.median(np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]]))
-    top = np.percentile(ink, 99.9)
-    return np.clip(ink / top, 0, 1).astype(np.float32) if top > 0 else np.zeros_like(ink)
+    See ``detect.picture_to_ink``; here its ``ValueError`` becomes one ``error:`` line."""
+    try:
+        return picture_to_ink(gray)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}")
 
 
 def load_detector(checkpoint):
@@ -61,23 +68,48 @@ def load_detector(checkpoint):
     return fc_to_conv(model, (1, WINDOW, WINDOW))
 
 
-def detect_image(conv, gray, scale=1.0, threshold=0.5, nms_iou=0.2):
-    """(detections in input pixels, ink actually analysed, class maps)."""
+def detect_image(conv, gray, scale=None, threshold=0.5, nms_iou=0.2, min_size=None,
+                 max_size=None, tile=512, progress=True):
+    """(detections in input pixels, the ink analysed, [(scale, (sx, sy), class maps)]).
+
+    ``scale``: one explicit scale; otherwise the pyramid of ``detect.pyramid_sizes``."""
     ink = to_mnist_ink(gray)
-    if scale != 1.0:
-        h, w = ink.shape
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        ink = np.asarray(Image.fromarray(ink).resize(size, Image.BILINEAR), dtype=np.float32)
-    H, W = ink.shape                       # pad tiny pictures up to one window (black)
-    ink = np.pad(ink, ((0, max(0, WINDOW - H)), (0, max(0, WINDOW - W))))
-    maps = class_maps(conv, ink)
-    dets = detections_from_maps(maps, threshold, nms_iou)
-    for d in dets:                         # back to the input's pixels
-        d["box"] = [round(v / scale, 2) for v in d["box"]]
+    if scale is not None:
+        scales = [float(scale)]
+    else:
+        try:
+            sizes = pyramid_sizes(ink.shape, min_size, max_size)
+        except ValueError as e:
+            raise SystemExit(f"error: {e}")
+        scales = [WINDOW / D for D in sizes]
+    total = sum(tile_count(_scaled_shape(ink.shape, s), tile) for s in scales)
+    with tqdm(total=total, desc=f"{len(scales)} scales, tiles", leave=False,
+              dynamic_ncols=True, disable=not progress) as bar:
+        dets, maps = detect_pyramid(conv, ink, scales=scales, threshold=threshold,
+                                    nms_iou=nms_iou, tile=tile, progress=bar.update,
+                                    keep_maps=True)
     return dets, ink, maps
 
 
+def _scaled_shape(shape, s):
+    return tuple(max(WINDOW, round(n * s)) for n in shape)
+
+
 # ------------------------------------------------------------------------------ pictures
+def font(size):
+    """A scalable font of ``size`` px: DejaVu/Liberation if installed, else Pillow's own
+    (scalable since Pillow 10.1), else its fixed bitmap font."""
+    for name in FONT_FILES:
+        try:
+            return ImageFont.truetype(name, size)
+        except OSError:
+            continue
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:                        # Pillow < 10.1
+        return ImageFont.load_default()
+
+
 def heat_colours(v):
     """Values in [0, 1] -> RGB uint8, black -> red -> yellow -> white."""
     v = np.clip(v, 0, 1)[..., None]
@@ -85,72 +117,142 @@ def heat_colours(v):
     return (rgb * 255).astype(np.uint8)
 
 
-def _at_window_centres(values, shape):
-    """(OH, OW) values per window -> an array of ``shape`` with each value around its window's
-    centre (window (i, j) is centred on pixel (4i + 14, 4j + 14)); zero elsewhere."""
-    OH, OW = values.shape[:2]
-    big = values.repeat(STRIDE, 0).repeat(STRIDE, 1)              # one 4x4 cell per window
-    out = np.zeros(tuple(shape) + values.shape[2:], values.dtype)
-    off = WINDOW // 2 - STRIDE // 2
-    h, w = min(big.shape[0], shape[0] - off), min(big.shape[1], shape[1] - off)
-    out[off:off + h, off:off + w] = big[:h, :w]
-    return out
+def best_over_scales(maps, shape):
+    """(best digit probability, its digit) per input pixel, over all scales: window (i, j) of
+    scale (sx, sy) paints its 4 x 4 centre cell, (4j + 12) / sx ... (4j + 16) / sx."""
+    H, W = shape
+    best, label = np.zeros((H, W), np.float32), np.zeros((H, W), np.int64)
+    for _, (sx, sy), m in maps:
+        digits = np.delete(m, BACKGROUND, 0)
+        p, c = digits.max(0), digits.argmax(0)
+        OH, OW = p.shape
+        w, h = max(1, round(STRIDE * OW / sx)), max(1, round(STRIDE * OH / sy))
+        x0, y0 = round((WINDOW // 2 - STRIDE // 2) / sx), round((WINDOW // 2 - STRIDE // 2) / sy)
+        pb = np.asarray(Image.fromarray(p).resize((w, h), Image.NEAREST))
+        cb = np.asarray(Image.fromarray(c.astype(np.int32)).resize((w, h), Image.NEAREST))
+        pb, cb = pb[:max(0, H - y0), :max(0, W - x0)], cb[:max(0, H - y0), :max(0, W - x0)]
+        region = best[y0:y0 + pb.shape[0], x0:x0 + pb.shape[1]]
+        better = pb > region
+        region[better] = pb[better]
+        label[y0:y0 + pb.shape[0], x0:x0 + pb.shape[1]][better] = cb[better]
+    return best, label
 
 
-def heatmap(maps, shape):
-    """Max digit probability per window (black -> red -> yellow -> white), RGB of ``shape``."""
-    return heat_colours(_at_window_centres(np.delete(maps, BACKGROUND, 0).max(0), shape))
+def _zoom_for(shape, least=420):
+    return max(1, -(-least // min(shape)))          # small pictures are enlarged to be seen
 
 
-def label_heatmap(maps, shape, zoom=3):
-    """Each window's most probable digit as a colour, as bright as its probability."""
-    digits = np.delete(maps, BACKGROUND, 0)
-    rgb = np.asarray(COLOURS, np.float32)[digits.argmax(0)] * digits.max(0)[..., None]
-    img = Image.fromarray(_at_window_centres(rgb, shape).astype(np.uint8))
-    img = img.resize((shape[1] * zoom, shape[0] * zoom), Image.NEAREST)
-    pen, font = ImageDraw.Draw(img), ImageFont.load_default()
-    for c, colour in enumerate(COLOURS):                            # legend
-        pen.text((4 + 14 * c, 4), str(c), fill=colour, font=font)
-    return img
+def _legend_bar(width, pen_font, text_h):
+    """A strip under the heatmap: the colour ramp with its scale labelled."""
+    bar = Image.new("RGB", (width, 4 * text_h), (40, 40, 40))
+    ramp = heat_colours(np.linspace(0, 1, max(2, width - 2 * text_h)))[None]
+    ramp = Image.fromarray(np.repeat(ramp, text_h, 0))
+    bar.paste(ramp, (text_h, int(0.3 * text_h)))
+    pen = ImageDraw.Draw(bar)
+    y = int(1.4 * text_h)
+    for v in (0, 0.5, 1):
+        x = text_h + int(v * (ramp.size[0] - 1))
+        pen.text((x, y), f"{v:g}", fill=(230, 230, 230), font=pen_font,
+                 anchor="mt" if 0 < v < 1 else ("lt" if v == 0 else "rt"))
+    pen.text((width // 2, 4 * text_h - 2), "best digit probability (any scale)",
+             fill=(230, 230, 230), font=pen_font, anchor="mb")
+    return bar
 
 
-def draw(ink, maps, dets, zoom=3, truth=None):
-    """The picture with its boxes and labels, and the heatmap beside it (an RGB PIL image)."""
-    H, W = ink.shape
-    left = Image.fromarray((np.clip(ink, 0, 1) * 255).astype(np.uint8)).convert("RGB")
-    right = Image.fromarray(heatmap(maps, ink.shape))
+def draw(picture, maps, dets, truth=None, zoom=None):
+    """The picture with its boxes and labels, and the probability heatmap with its legend beside
+    it (an RGB PIL image) at the picture's own size (small pictures enlarged)."""
+    H, W = picture.shape
+    zoom = zoom or _zoom_for(picture.shape)
     size = (W * zoom, H * zoom)
-    left, right = left.resize(size, Image.NEAREST), right.resize(size, Image.NEAREST)
-    pen, font = ImageDraw.Draw(left), ImageFont.load_default()
+    left = Image.fromarray((np.clip(picture, 0, 1) * 255).astype(np.uint8)).convert("RGB")
+    left = left.resize(size, Image.NEAREST)
+    best, _ = best_over_scales(maps, picture.shape)
+    right = Image.fromarray(heat_colours(best)).resize(size, Image.NEAREST)
+    text_h = max(12, round(min(size) / 30))
+    pen, f = ImageDraw.Draw(left), font(text_h)
+    line = max(2, round(min(size) / 250))
     for t in truth or []:
-        pen.rectangle([v * zoom for v in t["box"]], outline=(90, 90, 90))
+        pen.rectangle([v * zoom for v in t["box"]], outline=(90, 90, 90), width=max(1, line // 2))
     for d in dets:
         x0, y0, x1, y1 = (v * zoom for v in d["box"])
         colour = COLOURS[d["label"]]
-        pen.rectangle([x0, y0, x1 - 1, y1 - 1], outline=colour, width=2)
+        pen.rectangle([x0, y0, x1 - 1, y1 - 1], outline=colour, width=line)
         text = f"{d['label']} {d['score']:.2f}"
-        tx0, ty0, tx1, ty1 = pen.textbbox((x0 + 3, y0 + 2), text, font=font)
-        pen.rectangle([tx0 - 2, ty0 - 1, tx1 + 1, ty1 + 1], fill=colour)   # a readable tag
-        pen.text((x0 + 3, y0 + 2), text, fill=(0, 0, 0), font=font)
-    out = Image.new("RGB", (2 * size[0] + 8, size[1]), (40, 40, 40))
+        ty = y0 - text_h - 2 * line if y0 - text_h - 2 * line >= 0 else y1 + line
+        tx0, ty0, tx1, ty1 = pen.textbbox((x0, ty), text, font=f)
+        pen.rectangle([tx0 - 2, ty0 - 2, tx1 + 2, ty1 + 2], fill=colour)   # a readable tag
+        pen.text((x0, ty), text, fill=(0, 0, 0), font=f)
+    bar = _legend_bar(size[0], f, text_h)
+    out = Image.new("RGB", (2 * size[0] + 8, size[1] + bar.size[1]), (40, 40, 40))
     out.paste(left, (0, 0))
     out.paste(right, (size[0] + 8, 0))
+    out.paste(bar, (size[0] + 8, size[1]))
+    return out
+
+
+def label_heatmap(maps, shape, zoom=None):
+    """Each place's most probable digit (over all scales) as a colour, as bright as its
+    probability, with a legend of the ten colours."""
+    zoom = zoom or _zoom_for(shape)
+    best, label = best_over_scales(maps, shape)
+    rgb = np.asarray(COLOURS, np.float32)[label] * best[..., None]
+    size = (shape[1] * zoom, shape[0] * zoom)
+    img = Image.fromarray(rgb.astype(np.uint8)).resize(size, Image.NEAREST)
+    text_h = max(12, round(min(size) / 30))
+    f = font(text_h)
+    legend = Image.new("RGB", (size[0], 2 * text_h + 8), (40, 40, 40))
+    pen = ImageDraw.Draw(legend)
+    step = size[0] / 10
+    for c, colour in enumerate(COLOURS):
+        pen.text((int(c * step) + 4, 2), str(c), fill=colour, font=f)
+    pen.text((4, text_h + 4), "colour: digit, brightness: its probability", fill=(230,) * 3,
+             font=f)
+    out = Image.new("RGB", (size[0], size[1] + legend.size[1]), (40, 40, 40))
+    out.paste(img, (0, 0))
+    out.paste(legend, (0, size[1]))
     return out
 
 
 def save_png(image, path):
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path, "wb") as f:
         image.save(f, format="PNG")
 
 
-# ------------------------------------------------------------------------------ demo
-def demo(conv, canvases=200, seed=0, threshold=0.5, nms_iou=0.2, size=140, data_dir=None):
-    """Precision and recall on canvases of held-out test digits; also the first canvas."""
+def writable(flag, path):
+    """SystemExit unless a file can be created at ``path`` (tried: a temp file there, removed),
+    checked before any work; None passes."""
+    if path is None:
+        return
+    output_file(flag, path)
+    folder = Path(path).resolve().parent
+    while not folder.exists() and folder != folder.parent:      # atomic_open creates folders
+        folder = folder.parent
     try:
-        test = MNIST(root=data_dir, train=False)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".detect-probe-")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise SystemExit(f"error: --{flag} {path} cannot be written: {e.strerror or e}")
+
+
+# ------------------------------------------------------------------------------ demo
+def _test_set(data_dir):
+    try:
+        return MNIST(root=data_dir, train=False)
     except (OSError, RuntimeError, ValueError) as e:
         raise SystemExit(f"error: {e}")
+
+
+def _scores(tp, n_det, n_true):
+    return {"digits": n_true, "detections": n_det, "true_positives": tp,
+            "precision": tp / n_det if n_det else 1.0, "recall": tp / n_true if n_true else 1.0}
+
+
+def demo(conv, canvases=200, seed=0, threshold=0.5, nms_iou=0.2, size=140, data_dir=None):
+    """Precision and recall on canvases of held-out test digits (one pass at scale 1, as the
+    canvases hold MNIST-size digits); also the first canvas."""
+    test = _test_set(data_dir)
     rng = np.random.default_rng(seed)
     made = [make_canvas(test.images, test.labels, rng, size) for _ in range(canvases)]
     inks = np.stack([ink for ink, _ in made])
@@ -162,32 +264,100 @@ def demo(conv, canvases=200, seed=0, threshold=0.5, nms_iou=0.2, size=140, data_
             dets = detections_from_maps(m, threshold, nms_iou)
             tp, n_det, n_true = tp + match(dets, truth), n_det + len(dets), n_true + len(truth)
             if first is None:
-                first = (ink, m, dets, truth)
-    precision = tp / n_det if n_det else 1.0
-    recall = tp / n_true if n_true else 1.0
-    return {"canvases": canvases, "digits": n_true, "detections": n_det, "true_positives": tp,
-            "precision": precision, "recall": recall, "threshold": threshold,
-            "nms_iou": nms_iou, "seed": seed}, first
+                first = (ink, [(1.0, (1.0, 1.0), m)], dets, truth)
+    return dict(canvases=canvases, **_scores(tp, n_det, n_true), threshold=threshold,
+                nms_iou=nms_iou, seed=seed), first
+
+
+def demo_pages(conv, pages=100, seed=0, threshold=0.5, nms_iou=0.2, min_size=None,
+               max_size=None, data_dir=None, tile=512):
+    """Precision and recall on generated scanned pages (``detect.make_page``) of held-out test
+    digits, through the whole pipeline (normalisation, pyramid, tiles); also the first page."""
+    test = _test_set(data_dir)
+    rng = np.random.default_rng(seed)
+    tp = n_det = n_true = 0
+    first = None
+    for _ in tqdm(range(pages), desc="pages", leave=False, dynamic_ncols=True):
+        gray, truth = make_page(test.images, test.labels, rng)
+        dets, _, maps = detect_image(conv, gray, None, threshold, nms_iou, min_size, max_size,
+                                     tile, progress=False)
+        tp, n_det, n_true = tp + match(dets, truth), n_det + len(dets), n_true + len(truth)
+        if first is None:
+            first = (gray, maps, dets, truth)
+    return dict(pages=pages, **_scores(tp, n_det, n_true), threshold=threshold,
+                nms_iou=nms_iou, seed=seed, min_size=min_size, max_size=max_size), first
+
+
+def seed_type(text):
+    """An argparse type: an integer seed in [0, 2**32 - 1] (numpy's range)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
+    if not 0 <= v <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 2**32 - 1], got {v}")
+    return v
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows "(default: X)" once, only for options that have a default value to show."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False) or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=_Formatter)
     p.add_argument("--image", help="picture to search for digits")
-    p.add_argument("--demo", action="store_true", help="measure on canvases of test digits")
-    p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    p.add_argument("--demo", nargs="?", const="canvases", choices=["canvases", "pages"],
+                   default=None, help="measure precision and recall on generated canvases "
+                   "(the bare flag) or scanned pages of held-out test digits instead of --image")
+    p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
+                   help="11-class model (trained with --background)")
     p.add_argument("--json", help="write the detections (or the demo's scores) here")
     p.add_argument("--png", help="write the picture with boxes and a heatmap here")
-    p.add_argument("--heatmap", help="write the per-window winning digit (colour) and its "
+    p.add_argument("--heatmap", help="write the per-place winning digit (colour) and its "
                    "probability (brightness) here")
     p.add_argument("--threshold", type=float, default=0.5, help="min. digit probability")
     p.add_argument("--nms-iou", type=float, default=0.2, help="NMS overlap limit")
-    p.add_argument("--scale", type=positive_float, default=1.0,
-                   help="resize the picture by this factor first (MNIST digits are ~20 px)")
-    p.add_argument("--canvases", type=positive_int, default=200)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scale", type=positive_float, default=None,
+                   help="one explicit scale instead of the pyramid: resize the picture by this "
+                   "factor (MNIST digits sit in a 28-px square) (default: the pyramid)")
+    p.add_argument("--min-size", type=positive_float, default=None,
+                   help="smallest digit size (side of its square, input px) the pyramid looks "
+                   "for (default: 16, or more on a large picture: the smallest size whose "
+                   "pyramid stays within 8 megapixels, ~55 px on 4000x3000)")
+    p.add_argument("--max-size", type=positive_float, default=None,
+                   help="largest digit size (input px) (default: the picture's shorter side)")
+    p.add_argument("--tile", type=positive_int, default=512,
+                   help="tile side in pixels of the rescaled picture (bounds the memory)")
+    p.add_argument("--canvases", type=positive_int, default=200,
+                   help="how many canvases --demo canvases generates")
+    p.add_argument("--pages", type=positive_int, default=100,
+                   help="how many pages --demo pages generates")
+    p.add_argument("--seed", type=seed_type, default=0,
+                   help="seed of the demo's canvases or pages, in [0, 2**32 - 1]")
     p.add_argument("--data-dir", default=None, help="folder with the MNIST files (--demo)")
     return p
+
+
+def check_image_size(path):
+    """SystemExit if the picture is empty or over ``MAX_PIXELS``: read from its header, before
+    its pixels are decoded."""
+    from .checks import existing_file
+    path = existing_file("image", path)
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return                                   # load_gray reports the unreadable file
+    if w * h == 0:
+        raise SystemExit(f"error: image {path} is empty ({w}x{h} pixels)")
+    if w * h > MAX_PIXELS:
+        raise SystemExit(f"error: image {path} is {w}x{h} = {w * h / 1e6:.1f} megapixels, more "
+                         f"than the {MAX_PIXELS / 1e6:.0f} allowed; shrink it first")
 
 
 def main(argv=None):
@@ -196,32 +366,45 @@ def main(argv=None):
         raise SystemExit("error: give --image IMG or --demo")
     if not 0.0 <= args.threshold <= 1.0 or not 0.0 <= args.nms_iou <= 1.0:
         raise SystemExit("error: --threshold and --nms-iou must lie in [0, 1]")
+    if args.tile % STRIDE:
+        raise SystemExit(f"error: --tile must be a multiple of {STRIDE}, got {args.tile}")
+    if args.min_size and args.max_size and args.min_size > args.max_size:
+        raise SystemExit(f"error: --min-size {args.min_size:g} is larger than --max-size "
+                         f"{args.max_size:g}")
     for flag in ("json", "png", "heatmap"):
-        output_file(flag, getattr(args, flag))
-    gray = load_gray(args.image) if args.image is not None else None
+        writable(flag, getattr(args, flag))
+    gray = None
+    if args.image is not None and not args.demo:
+        check_image_size(args.image)
+        gray = load_gray(args.image)
     conv = load_detector(args.checkpoint)
+    if args.demo == "canvases":
+        result, (picture, maps, dets, truth) = demo(conv, args.canvases, args.seed,
+                                                    args.threshold, args.nms_iou,
+                                                    data_dir=args.data_dir)
+    elif args.demo == "pages":
+        result, (picture, maps, dets, truth) = demo_pages(
+            conv, args.pages, args.seed, args.threshold, args.nms_iou, args.min_size,
+            args.max_size, args.data_dir, args.tile)
     if args.demo:
-        result, (ink, maps, dets, truth) = demo(conv, args.canvases, args.seed, args.threshold,
-                                                args.nms_iou, data_dir=args.data_dir)
-        print(f"{result['canvases']} canvases, {result['digits']} digits, "
-              f"{result['detections']} detections: precision {result['precision']:.4f}  "
-              f"recall {result['recall']:.4f}  (threshold {args.threshold}, NMS IoU "
-              f"{args.nms_iou}, seed {args.seed})")
+        n = result.get("canvases", result.get("pages"))
+        print(f"{n} {args.demo}, {result['digits']} digits, {result['detections']} detections: "
+              f"precision {result['precision']:.4f}  recall {result['recall']:.4f}  (threshold "
+              f"{args.threshold}, NMS IoU {args.nms_iou}, seed {args.seed})")
     else:
-        dets, ink, maps = detect_image(conv, gray, args.scale, args.threshold, args.nms_iou)
-        truth, result = None, {"detections": dets}
+        dets, _, maps = detect_image(conv, gray, args.scale, args.threshold, args.nms_iou,
+                                     args.min_size, args.max_size, args.tile)
+        picture, truth, result = gray, None, {"detections": dets}
         for d in dets:
-            print(f"{d['label']}  p={d['score']:.3f}  box={d['box']}")
+            print(f"{d['label']}  p={d['score']:.3f}  box={d['box']}  scale={d['scale']}")
         print(f"{len(dets)} detections")
     if args.json:
         atomic_write_text(args.json, json.dumps(result, indent=2))
     if args.png:
-        if args.image is not None and not args.demo and args.scale != 1.0:
-            dets = [dict(d, box=[v * args.scale for v in d["box"]]) for d in dets]
-        save_png(draw(ink, maps, dets, truth=truth), args.png)
+        save_png(draw(picture, maps, dets, truth=truth), args.png)
         print(f"wrote {args.png}")
     if args.heatmap:
-        save_png(label_heatmap(maps, ink.shape), args.heatmap)
+        save_png(label_heatmap(maps, picture.shape), args.heatmap)
         print(f"wrote {args.heatmap}")
     return result
 

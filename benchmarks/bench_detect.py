@@ -1,0 +1,122 @@
+"""Detection measured where users need it: scanned pages, canvases, sparse pictures, a phone photo.
+
+    python benchmarks/bench_detect.py [--pages 100] [--canvases 200] [--big] [--checkpoint P]
+
+Prints, for the checkpoint (default: the shipped 11-class model):
+
+  pages      precision / recall on generated scanned pages (``detect.make_page``: light paper, a
+             brightness gradient, noise, JPEG; 5-10 held-out TEST digits of 24-110 px in dark
+             ink), through the whole pipeline (normalisation, pyramid ``--min-size`` ..
+             ``--max-size``, tiles, one NMS);
+  canvases   the same on 140 x 140 canvases of 2-5 test digits of 28 px (one pass, scale 1);
+  sparse     single test digits (28 px) on 350 x 350 and 1000 x 1000 black pictures, default
+             pyramid: how many are found (right label, IoU >= 0.5, and nothing else);
+  big        (``--big``) one 4000 x 3000 page (digits of 60-300 px) through the command line in a
+             fresh process, with ``--min-size 60`` and with the defaults: seconds and peak RSS.
+
+A hit: right label and IoU >= 0.5 with the digit's pasted square, each digit matched once.  Time
+is wall-clock on whatever the machine is doing: state the load next to the numbers.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from minitorch_cnn.cli import detect as cli                      # noqa: E402
+from minitorch_cnn.data import MNIST                             # noqa: E402
+from minitorch_cnn.detect import make_page, match, to_ink        # noqa: E402
+
+
+def sparse(conv, test, sizes=(350, 1000), per_size=3, seed=0):
+    rng = np.random.default_rng(seed)
+    out = {}
+    for S in sizes:
+        found, t0 = 0, time.perf_counter()
+        for _ in range(per_size):
+            k = int(rng.integers(len(test.labels)))
+            y0, x0 = (int(v) for v in rng.integers(0, S - 28, size=2))
+            gray = np.zeros((S, S), np.float32)
+            gray[y0:y0 + 28, x0:x0 + 28] = np.clip(to_ink(test.images[k, 0]), 0, 1)
+            dets, _, _ = cli.detect_image(conv, gray, progress=False)
+            truth = [{"label": int(test.labels[k]), "box": [x0, y0, x0 + 28, y0 + 28]}]
+            found += match(dets, truth) == 1 and len(dets) == 1
+        out[S] = (found, per_size, (time.perf_counter() - t0) / per_size)
+    return out
+
+
+def big_page(checkpoint, tmp, seed=0):
+    test = MNIST(train=False)
+    gray, truth = make_page(test.images, test.labels, np.random.default_rng(seed),
+                            shape=(3000, 4000), count=(5, 10), sizes=(60, 300))
+    path = Path(tmp) / "page_4000x3000.jpg"
+    Image.fromarray((gray * 255).round().astype(np.uint8)).save(path, quality=90)
+    rows = []
+    for label, extra in (("--min-size 60", ["--min-size", "60"]), ("defaults", [])):
+        out = Path(tmp) / "dets.json"
+        code = ("import resource, sys, time; from minitorch_cnn.cli.detect import main; "
+                "t = time.perf_counter(); main(sys.argv[1:]); "
+                "print('BENCH', time.perf_counter() - t, "
+                "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")   # KiB on Linux
+        proc = subprocess.run([sys.executable, "-c", code, "--image", str(path), "--json",
+                               str(out), "--checkpoint", str(checkpoint), *extra],
+                              capture_output=True, text=True, cwd=ROOT,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        if proc.returncode:
+            raise SystemExit(proc.stderr)
+        line = [x for x in proc.stdout.splitlines() if x.startswith("BENCH")][-1].split()
+        dets = json.loads(out.read_text())["detections"]
+        rows.append((label, float(line[1]), int(line[2]) / 1024, match(dets, truth),
+                     len(dets), len(truth)))
+    return rows
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", default=str(cli.DEFAULT_CHECKPOINT))
+    p.add_argument("--pages", type=int, default=100)
+    p.add_argument("--canvases", type=int, default=200)
+    p.add_argument("--sparse", type=int, default=3, help="pictures per size (350, 1000)")
+    p.add_argument("--min-size", type=float, default=20, help="pages' pyramid, input px")
+    p.add_argument("--max-size", type=float, default=140, help="pages' pyramid, input px")
+    p.add_argument("--big", action="store_true", help="also the 4000 x 3000 page")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    conv = cli.load_detector(args.checkpoint)
+    print(f"checkpoint {args.checkpoint}; load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} cores")
+    if args.pages:
+        t0 = time.perf_counter()
+        r, _ = cli.demo_pages(conv, args.pages, args.seed, min_size=args.min_size,
+                              max_size=args.max_size)
+        print(f"pages     {args.pages} pages, {r['digits']} digits, {r['detections']} detections:"
+              f" precision {r['precision']:.4f}  recall {r['recall']:.4f}  (pyramid "
+              f"{args.min_size:g}-{args.max_size:g} px; {(time.perf_counter() - t0) / args.pages:.1f}"
+              f" s per page)", flush=True)
+    if args.canvases:
+        r, _ = cli.demo(conv, args.canvases, args.seed)
+        print(f"canvases  {args.canvases} canvases, {r['digits']} digits: precision "
+              f"{r['precision']:.4f}  recall {r['recall']:.4f}", flush=True)
+    if args.sparse:
+        test = MNIST(train=False)
+        for S, (found, n, sec) in sparse(conv, test, per_size=args.sparse, seed=args.seed).items():
+            print(f"sparse    one digit on {S}x{S} black: {found} of {n} found alone "
+                  f"({sec:.1f} s each, default pyramid)", flush=True)
+    if args.big:
+        with tempfile.TemporaryDirectory() as tmp:
+            for label, sec, rss, tp, nd, nt in big_page(args.checkpoint, tmp, args.seed):
+                print(f"big       4000x3000 page, {label}: {sec:.1f} s, peak RSS {rss:.0f} MiB, "
+                      f"{tp} of {nt} digits found, {nd} detections", flush=True)
+
+
+if __name__ == "__main__":
+    main()
