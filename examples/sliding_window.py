@@ -33,7 +33,9 @@ The pictures in docs/images/ come from
 See minitorch_cnn/detect.py (background class, normalisation, tiles, pyramid, NMS) and
 minitorch_cnn/cli/detect.py.
 """
+import sys
+
 from minitorch_cnn.cli.detect import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

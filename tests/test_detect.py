@@ -246,8 +246,8 @@ def test_image_json_schema_and_polarity(tmp_path, canvas):
     Image.fromarray(255 - (ink * 255).astype(np.uint8)).convert("RGB").save(black_rgb,
                                                                             quality=95)
     out_w, out_b = tmp_path / "w.json", tmp_path / "b.json"
-    cli.main(["--image", str(white), "--json", str(out_w), "--png", str(tmp_path / "w.png")])
-    cli.main(["--image", str(black_rgb), "--json", str(out_b)])
+    cli.run(["--image", str(white), "--json", str(out_w), "--png", str(tmp_path / "w.png")])
+    cli.run(["--image", str(black_rgb), "--json", str(out_b)])
     a, b = json.loads(out_w.read_text()), json.loads(out_b.read_text())
     assert set(a) == {"detections"} and len(a["detections"]) >= 1
     for d in a["detections"]:
@@ -256,7 +256,7 @@ def test_image_json_schema_and_polarity(tmp_path, canvas):
     assert match(a["detections"], truth) == len(truth) == len(a["detections"])
     inverted = tmp_path / "inverted.png"                 # lossless: exactly the same answer
     Image.fromarray(255 - (ink * 255).astype(np.uint8)).save(inverted)
-    assert cli.main(["--image", str(inverted)]) == a
+    assert cli.run(["--image", str(inverted)]) == a
     # same digits at the same places (the order of near-equal scores may differ: JPEG noise)
     a, b = (sorted(r["detections"], key=lambda d: d["box"]) for r in (a, b))
     assert [d["label"] for d in b] == [d["label"] for d in a]
@@ -269,14 +269,14 @@ def test_scale_maps_boxes_back_to_input_pixels(tmp_path, canvas):
     ink, truth = canvas
     big = Image.fromarray((ink * 255).astype(np.uint8)).resize((280, 280), Image.BILINEAR)
     big.save(tmp_path / "big.png")
-    res = cli.main(["--image", str(tmp_path / "big.png"), "--scale", "0.5"])
+    res = cli.run(["--image", str(tmp_path / "big.png"), "--scale", "0.5"])
     doubled = [dict(t, box=[2 * v for v in t["box"]]) for t in truth]
     assert match(res["detections"], doubled) == len(truth)
 
 
 @needs_ckpt
 def test_demo_precision_and_recall(tmp_path, capsys):
-    res = cli.main(["--demo", "--canvases", "10", "--seed", "1",
+    res = cli.run(["--demo", "--canvases", "10", "--seed", "1",
                     "--json", str(tmp_path / "d.json"), "--png", str(tmp_path / "d.png")])
     assert res["digits"] >= 20 and res["precision"] >= 0.9 and res["recall"] >= 0.9
     assert json.loads((tmp_path / "d.json").read_text())["recall"] == res["recall"]
@@ -285,25 +285,33 @@ def test_demo_precision_and_recall(tmp_path, capsys):
 
 def test_bad_input_is_one_clear_line(tmp_path):
     with pytest.raises(SystemExit, match="image .*nope.png does not exist"):
-        cli.main(["--image", str(tmp_path / "nope.png")])
+        cli.run(["--image", str(tmp_path / "nope.png")])
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"this is not a picture")
     with pytest.raises(SystemExit, match="cannot read image"):
-        cli.main(["--image", str(junk)])
+        cli.run(["--image", str(junk)])
     with pytest.raises(SystemExit, match="give --image IMG or --demo"):
-        cli.main([])
+        cli.run([])
     ok = tmp_path / "ok.png"
     Image.new("L", (40, 40)).save(ok)
     with pytest.raises(SystemExit, match="checkpoint .* does not exist"):
-        cli.main(["--image", str(ok), "--checkpoint", str(tmp_path / "none.npz")])
+        cli.run(["--image", str(ok), "--checkpoint", str(tmp_path / "none.npz")])
     foreign = tmp_path / "foreign.npz"
     mt.save({"arch": "ResNet", "model": {}}, foreign)
     with pytest.raises(SystemExit, match="not an InceptionLite checkpoint"):
-        cli.main(["--image", str(ok), "--checkpoint", str(foreign)])
+        cli.run(["--image", str(ok), "--checkpoint", str(foreign)])
     ten = tmp_path / "ten.npz"
     mt.save({"arch": "InceptionLite", "num_classes": 10,
              "model": mt.models.InceptionLite(10).state_dict()}, ten)
     with pytest.raises(SystemExit, match="needs a model trained with --background"):
-        cli.main(["--image", str(ok), "--checkpoint", str(ten)])
+        cli.run(["--image", str(ok), "--checkpoint", str(ten)])
     with pytest.raises(SystemExit, match="--threshold and --nms-iou"):
-        cli.main(["--demo", "--threshold", "2"])
+        cli.run(["--demo", "--threshold", "2"])
+
+
+def test_the_console_script_returns_exit_status_zero(tmp_path):
+    """``minitorch-detect`` is ``sys.exit(main())``: main returns 0, not the result dict
+    (a dict would print itself and exit with status 1)."""
+    picture = tmp_path / "blank.png"
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(picture)
+    assert cli.main(["--image", str(picture)]) == 0

@@ -72,7 +72,7 @@ def test_cli_refuses_a_float_tiff_with_a_nan(tmp_path):
     a[5, 5] = np.nan
     Image.fromarray(a, mode="F").save(tmp_path / "nan.tif")
     with pytest.raises(SystemExit, match="non-finite"):
-        cli.main(["--image", str(tmp_path / "nan.tif")])
+        cli.run(["--image", str(tmp_path / "nan.tif")])
 
 
 # ------------------------------------------------------------------------------ tiles
@@ -217,16 +217,16 @@ def test_unwritable_outputs_are_refused_before_any_work(tmp_path):
     for flag in ("--json", "--png", "--heatmap"):
         for bad in (a_file / "out", "/proc/i12-no-such/out"):
             with pytest.raises(SystemExit, match=f"error: {flag} .* cannot be written"):
-                cli.main(["--image", str(ok), flag, str(bad), "--checkpoint", missing_ckpt])
+                cli.run(["--image", str(ok), flag, str(bad), "--checkpoint", missing_ckpt])
         with pytest.raises(SystemExit, match="is a folder"):
-            cli.main(["--image", str(ok), flag, str(tmp_path), "--checkpoint", missing_ckpt])
+            cli.run(["--image", str(ok), flag, str(tmp_path), "--checkpoint", missing_ckpt])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "ok.png"]   # no probes
 
 
 @pytest.mark.parametrize("seed", ["-1", str(2 ** 32), "1.5"])
 def test_seed_out_of_range_is_one_line(seed, capsys):
     with pytest.raises(SystemExit):
-        cli.main(["--demo", "--seed", seed])
+        cli.run(["--demo", "--seed", seed])
     err = capsys.readouterr().err.strip().splitlines()
     assert "argument --seed" in err[-1] and "Traceback" not in "".join(err)
     assert cli.build_parser().parse_args(["--seed", str(2 ** 32 - 1)]).seed == 2 ** 32 - 1
@@ -251,7 +251,7 @@ def test_too_big_a_picture_is_refused_from_its_header(tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "MAX_PIXELS", 1000)
     Image.new("L", (40, 30)).save(tmp_path / "big.png")
     with pytest.raises(SystemExit, match="40x30 = 0.0 megapixels, more than"):
-        cli.main(["--image", str(tmp_path / "big.png")])
+        cli.run(["--image", str(tmp_path / "big.png")])
 
 
 @needs_ckpt
@@ -260,7 +260,7 @@ def test_single_digits_on_big_black_pictures_are_found(tmp_path, test_digits):
     gray = np.zeros((350, 350), np.uint8)
     gray[100:128, 150:178] = digit
     Image.fromarray(gray).save(tmp_path / "one.png")
-    res = cli.main(["--image", str(tmp_path / "one.png"), "--min-size", "24", "--max-size", "36",
+    res = cli.run(["--image", str(tmp_path / "one.png"), "--min-size", "24", "--max-size", "36",
                     "--json", str(tmp_path / "one.json")])
     truth = [{"label": int(test_digits[1][0]), "box": [150, 100, 178, 128]}]
     assert len(res["detections"]) == 1 and match(res["detections"], truth) == 1
@@ -274,7 +274,7 @@ def test_heatmap_and_png_are_written_and_show_the_detections(tmp_path, test_digi
     gray[40:68, 60:88] = (np.clip(to_ink(test_digits[0][0, 0]), 0, 1) * 255).astype(np.uint8)
     Image.fromarray(gray).save(tmp_path / "c.png")
     heat, png = tmp_path / "h.png", tmp_path / "p.png"
-    res = cli.main(["--image", str(tmp_path / "c.png"), "--scale", "1", "--heatmap", str(heat),
+    res = cli.run(["--image", str(tmp_path / "c.png"), "--scale", "1", "--heatmap", str(heat),
                     "--png", str(png)])
     (d,) = res["detections"]
     with Image.open(heat) as h:

@@ -361,6 +361,13 @@ def check_image_size(path):
 
 
 def main(argv=None):
+    """The command (``minitorch-detect``): prints and writes what ``run`` finds; returns 0."""
+    run(argv)
+    return 0
+
+
+def run(argv=None):
+    """Parse ``argv``, detect, write the outputs asked for; returns the result dictionary."""
     args = build_parser().parse_args(argv)
     if args.image is None and not args.demo:
         raise SystemExit("error: give --image IMG or --demo")
@@ -410,5 +417,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
-    sys.exit(0)
+    sys.exit(main())
