@@ -66,3 +66,24 @@ def test_blocks_needing_a_missing_extra_are_skipped(tmp_path):
 def test_every_doc_page_is_collected():
     assert (ROOT / "docs" / "autograd.md") in PAGES
     assert os.path.exists(ROOT / "README.md")
+
+
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")          # [text](target) and ![alt](image)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+def test_local_links_and_images_exist(page):
+    """A picture or page a doc points at is in the repository (web addresses are not fetched)."""
+    missing = [t for t in LINK.findall(page.read_text(encoding="utf-8"))
+               if not re.match(r"[a-z]+:", t) and not t.startswith("#")
+               and not (page.parent / t.split("#")[0]).exists()]
+    assert not missing, f"{page.name} links to files that do not exist: {missing}"
+
+
+def test_link_check_catches_a_missing_picture(tmp_path):
+    page = tmp_path / "p.md"
+    page.write_text("![a](images/there.png) ![b](images/gone.png) [web](https://netron.app)\n")
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "there.png").write_bytes(b"")
+    with pytest.raises(AssertionError, match=r"gone\.png"):
+        test_local_links_and_images_exist(page)
