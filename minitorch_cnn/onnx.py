@@ -258,8 +258,11 @@ class _Exporter:
             [helper.make_tensor_value_info("output", helper.np_dtype_to_tensor_dtype(
                 t1.out.dtype), out_dims)],
             initializer=self.inits)
-        return helper.make_model(graph, producer_name="minitorch_cnn",
-                                 opset_imports=[helper.make_opsetid("", opset)])
+        opsets = [helper.make_opsetid("", opset)]
+        # the oldest IR version that carries the opset: the onnx package's default is its own
+        # newest, which older runtimes refuse ("Unsupported model IR version")
+        return helper.make_model(graph, producer_name="minitorch_cnn", opset_imports=opsets,
+                                 ir_version=helper.find_min_ir_version_for(opsets))
 
     # ------------------------------------------------------------------ errors
     def fail(self, why):

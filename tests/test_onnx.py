@@ -57,6 +57,8 @@ def test_inception_lite_matches_onnxruntime(tmp_path, rng):
     assert {"Conv", "BatchNormalization", "Relu", "MaxPool", "Concat", "Reshape", "Gemm"} <= ops
     assert "Dropout" not in ops                                  # eval: identity
     assert onnx.load(str(path)) == proto                         # what was written
+    # opset 17 needs IR version 8; onnx's own default (its newest) shuts out older runtimes
+    assert proto.ir_version == 8 and proto.opset_import[0].version == 17
 
 
 def test_fc_to_conv_detector_any_picture_size(tmp_path, rng):
