@@ -6,14 +6,16 @@
 
 A 1x1 convolution looks at one pixel at a time: at every position (i, j) it maps that pixel's
 C_in channel values to C_out values with one shared matrix, out[:, i, j] = W @ x[:, i, j] + b.
-Each function below demonstrates one consequence and returns the numbers (tests/test_one_by_one.py
-checks them, docs/one_by_one_conv.md explains them, ``main`` prints them):
+Each function below demonstrates one consequence and returns the numbers (and the layers):
+docs/one_by_one_conv.md calls them and explains them, tests/test_one_by_one.py checks them against
+formulas and numpy, ``main`` prints them.  The code lives here once; the page loads this file as
+a module.
 
 1. ``channel_reduction``     fewer (or more) channels, same H x W; C_in*C_out + C_out parameters
 2. ``cross_channel_mixing``  it IS a Linear layer on every pixel's channel vector (and an einsum)
 3. ``nonlinearity``          1x1 -> ReLU -> 1x1 learns per-pixel |c0 - c1|; one 1x1 cannot
 4. ``bottleneck``            a 1x1 reduction in front of a 3x3 halves parameters and MACs
-5. ``inception_comparison``  naive vs bottleneck Inception blocks of Inception-lite
+5. ``inception_comparison``  naive vs bottleneck Inception blocks (Inception-lite's, or any)
 6. ``depth_stack``           five 1x1 conv + ReLU layers: deeper, never smaller
 and ``feature_map_figure``: a real digit's feature maps before and after a *trained* 1x1 layer.
 """
@@ -49,7 +51,7 @@ def channel_reduction(h=500, w=500, cin=100, cout=20, grow=64, run=True, seed=0)
            "reduced_shape": s_reduce.output_shape, "reduce_params": s_reduce.total_params,
            "reduce_macs": s_reduce.total_macs,
            "grown_shape": s_grow.output_shape, "grow_params": s_grow.total_params,
-           "input_megabytes": cin * h * w * 4 / 1e6}
+           "input_megabytes": cin * h * w * 4 / 1e6, "layers": (reduce, expand)}
     if run:
         x = np.random.default_rng(seed).standard_normal((1, cin, h, w), dtype=np.float32)
         with mt.no_grad():
@@ -82,7 +84,8 @@ def cross_channel_mixing(seed=0):
     return {"conv_vs_linear": float(np.abs(by_conv - by_linear).max()),
             "conv_vs_einsum": float(np.abs(by_conv - by_einsum).max()),
             "one_channel_vs_scale": float(np.abs(scaled - (w * x[:, :1] + b)).max()),
-            "shapes": (x.shape, by_conv.shape), "x": x, "conv": conv, "output": by_conv}
+            "shapes": (x.shape, by_conv.shape), "x": x, "conv": conv, "output": by_conv,
+            "linear": linear}
 
 
 # ----------------------------------------------------------------------- 3. non-linearity
@@ -136,27 +139,32 @@ def bottleneck(cin=64, reduce_to=28, cout=64, size=28):
     return {"direct_params": a.total_params, "direct_macs": a.total_macs,
             "bottleneck_params": b.total_params, "bottleneck_macs": b.total_macs,
             "output_shape": a.output_shape, "bottleneck_output_shape": b.output_shape,
-            "one_by_one_macs": b.rows[0]["macs"], "three_by_three_macs": b.rows[2]["macs"]}
+            "one_by_one_macs": b.rows[0]["macs"], "three_by_three_macs": b.rows[2]["macs"],
+            "summaries": (a, b)}
 
 
 # ----------------------------------------------------------------------- 5. Inception blocks
 INCEPTION_BLOCKS = [(32, (16, 16, 24, 8, 8, 8)), (56, (32, 24, 48, 8, 16, 16))]
+CIN_SWEEP = (16, 32, 56, 112, 224)          # input widths, with the second block's branches
 
 
-def inception_comparison(size=14):
-    """Both Inception blocks of Inception-lite against ``NaiveInception`` with the same output
-    widths (b1, b2, b3, b4), counted by ``mt.summary`` for one (cin, size, size) input."""
+def inception_comparison(size=14, blocks=INCEPTION_BLOCKS):
+    """Inception blocks ``(cin, (b1, b2_reduce, b2, b3_reduce, b3, b4))`` -- by default both of
+    Inception-lite -- against ``NaiveInception`` with the same output widths (b1, b2, b3, b4),
+    counted by ``mt.summary`` for one (cin, size, size) input; a row per block, with both
+    summaries (``summary``, ``naive_summary``: per-branch rows)."""
     rows = []
-    for cin, (b1, b2r, b2, b3r, b3, b4) in INCEPTION_BLOCKS:
+    for cin, (b1, b2r, b2, b3r, b3, b4) in blocks:
         s_b = mt.summary(Inception(cin, b1, b2r, b2, b3r, b3, b4), (cin, size, size))
         s_n = mt.summary(NaiveInception(cin, b1, b2, b3, b4), (cin, size, size))
-        rows.append({"block": f"Inception({cin}, {b1}, {b2r}, {b2}, {b3r}, {b3}, {b4})",
+        rows.append({"cin": cin, "block": f"Inception({cin}, {b1}, {b2r}, {b2}, {b3r}, {b3}, {b4})",
                      "naive": f"NaiveInception({cin}, {b1}, {b2}, {b3}, {b4})",
                      "naive_params": s_n.total_params, "params": s_b.total_params,
                      "naive_macs": s_n.total_macs, "macs": s_b.total_macs,
                      "param_ratio": s_n.total_params / s_b.total_params,
                      "mac_ratio": s_n.total_macs / s_b.total_macs,
-                     "output_shape": s_b.output_shape, "naive_output_shape": s_n.output_shape})
+                     "output_shape": s_b.output_shape, "naive_output_shape": s_n.output_shape,
+                     "summary": s_b, "naive_summary": s_n})
     return rows
 
 
@@ -173,7 +181,8 @@ def depth_stack(layers=5, channels=16, size=28, seed=0):
         for layer in stack:
             x = layer(x)
             shapes.append(x.shape)
-    return {"shapes": shapes, "params": mt.summary(stack, (channels, size, size)).total_params}
+    return {"shapes": shapes, "params": mt.summary(stack, (channels, size, size)).total_params,
+            "stack": stack}
 
 
 # ----------------------------------------------------------------------- the picture
@@ -346,6 +355,9 @@ def main(argv=None):
         print(f"5. {row['block']} vs {row['naive']} (14x14): params {row['naive_params']:,} -> "
               f"{row['params']:,} ({row['param_ratio']:.2f}x), MACs {row['naive_macs']:,} -> "
               f"{row['macs']:,} ({row['mac_ratio']:.2f}x)")
+    sweep = inception_comparison(blocks=[(cin, INCEPTION_BLOCKS[1][1]) for cin in CIN_SWEEP])
+    print("5. branches of the second block, MACs naive / bottleneck by C_in: "
+          + ", ".join(f"{r['cin']}: {r['mac_ratio']:.2f}x" for r in sweep))
     d = depth_stack()
     print(f"6. five 1x1 conv + ReLU layers: {' -> '.join(str(s[1:]) for s in d['shapes'][::2])}, "
           f"{d['params']:,} parameters")

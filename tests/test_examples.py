@@ -162,6 +162,11 @@ def test_one_by_one_quick(tmp_path):
         assert any(line.startswith(f"{k}. ") for line in lines), proc.stdout
     assert "(1, 100, 50, 50) -> (1, 20, 50, 50), 2,020 parameters" in proc.stdout
     assert "14,192 -> 6,752" in proc.stdout and "49,504 -> 18,336" in proc.stdout
+    b1, b2r, b2, b3r, b3, b4 = 32, 24, 48, 8, 16, 16            # the C_in sweep, by hand
+    for cin in (16, 32, 56, 112, 224):
+        naive = cin * b1 + cin * b2 * 9 + cin * b3 * 25 + cin * b4
+        bottleneck = cin * b1 + cin * b2r + b2r * b2 * 9 + cin * b3r + b3r * b3 * 25 + cin * b4
+        assert f"{cin}: {naive / bottleneck:.2f}x" in proc.stdout, proc.stdout
     for name in ("one_by_one_feature_maps.png", "one_by_one_nonlinearity.png"):
         with Image.open(tmp_path / name) as img:
             assert img.format == "PNG" and img.width > 100

@@ -1,5 +1,6 @@
-"""Checks for examples/one_by_one_conv.py: every claim of docs/one_by_one_conv.md, against counts
-and references computed here by hand (formulas, numpy), not against the example's own output."""
+"""Checks for examples/one_by_one_conv.py, which holds the code of docs/one_by_one_conv.md (the
+page calls its functions): every claim, against counts and references computed here by hand
+(formulas, numpy), not against the example's own output, and at other sizes than the page's."""
 import importlib.util
 from pathlib import Path
 
@@ -51,6 +52,19 @@ def test_channel_reduction_runs_on_a_real_image():
     assert r["reduce_params"] == 2020                     # independent of the image size
 
 
+def test_channel_reduction_returns_its_layers():
+    reduce, grow = obo.channel_reduction(h=6, w=5, cin=12, cout=3, grow=7)["layers"]
+    assert reduce.weight.shape == (3, 12, 1, 1) and grow.weight.shape == (7, 3, 1, 1)
+    x = np.random.default_rng(1).standard_normal((1, 12, 6, 5)).astype(np.float32)
+    with mt.no_grad():
+        y = grow(reduce(mt.tensor(x))).data
+    W1, b1 = reduce.weight.data[:, :, 0, 0], reduce.bias.data
+    W2, b2 = grow.weight.data[:, :, 0, 0], grow.bias.data
+    by_hand = np.einsum("oc,nchw->nohw", W2, np.einsum("oc,nchw->nohw", W1, x)
+                        + b1[None, :, None, None]) + b2[None, :, None, None]
+    np.testing.assert_allclose(y, by_hand, rtol=1e-5, atol=1e-5)
+
+
 # ------------------------------------------------------------------- 2. mixing
 def test_cross_channel_mixing_equals_linear_and_einsum():
     m = obo.cross_channel_mixing(seed=3)
@@ -63,6 +77,7 @@ def test_cross_channel_mixing_equals_linear_and_einsum():
     for n, i, j in [(0, 0, 0), (1, 4, 6), (1, 2, 3)]:
         np.testing.assert_allclose(out[n, :, i, j], W @ x[n, :, i, j] + b, rtol=1e-12, atol=1e-12)
     assert m["shapes"] == ((2, 6, 5, 7), (2, 4, 5, 7))
+    np.testing.assert_array_equal(m["linear"].weight.data, W)     # Linear (out, in) = W
 
 
 # ------------------------------------------------------------------- 3. non-linearity
@@ -105,23 +120,48 @@ def test_bottleneck_counts():
     assert b["bottleneck_macs"] == b["one_by_one_macs"] + b["three_by_three_macs"]
     assert b["output_shape"] == b["bottleneck_output_shape"] == (1, 64, 28, 28)
     assert b["direct_macs"] > 2 * b["bottleneck_macs"]
+    direct, bott = b["summaries"]
+    assert [r["params"] for r in bott.rows] == [conv_params(64, 28, 1), 0,
+                                               conv_params(28, 64, 3)]
+    assert direct.total_params == b["direct_params"]
 
 
 # ------------------------------------------------------------------- 5. Inception
-@pytest.mark.parametrize("k", [0, 1])
-def test_inception_counts_by_hand(k):
-    row = obo.inception_comparison()[k]
-    cin, (b1, b2r, b2, b3r, b3, b4) = obo.INCEPTION_BLOCKS[k]
-    hw = 14 * 14
+def inception_by_hand(cin, b1, b2r, b2, b3r, b3, b4, hw=14 * 14):
+    """(params, naive params, MACs, naive MACs) of Inception vs NaiveInception, from formulas."""
     params = cbr(cin, b1, 1) + cbr(cin, b2r, 1) + cbr(b2r, b2, 3) + cbr(cin, b3r, 1) \
         + cbr(b3r, b3, 5) + cbr(cin, b4, 1)
     naive = cbr(cin, b1, 1) + cbr(cin, b2, 3) + cbr(cin, b3, 5) + cbr(cin, b4, 1)
     macs = hw * (cin * b1 + cin * b2r + b2r * b2 * 9 + cin * b3r + b3r * b3 * 25 + cin * b4)
     naive_macs = hw * (cin * b1 + cin * b2 * 9 + cin * b3 * 25 + cin * b4)
+    return params, naive, macs, naive_macs
+
+
+@pytest.mark.parametrize("k", [0, 1])
+def test_inception_counts_by_hand(k):
+    row = obo.inception_comparison()[k]
+    cin, (b1, b2r, b2, b3r, b3, b4) = obo.INCEPTION_BLOCKS[k]
     assert (row["params"], row["naive_params"], row["macs"], row["naive_macs"]) == \
-        (params, naive, macs, naive_macs)
+        inception_by_hand(cin, b1, b2r, b2, b3r, b3, b4)
+    assert row["cin"] == cin
     assert row["output_shape"] == row["naive_output_shape"] == (1, b1 + b2 + b3 + b4, 14, 14)
     assert row["param_ratio"] > 2 and row["mac_ratio"] > 2
+
+
+def test_inception_any_blocks_and_sizes():
+    """The C_in sweep of the page, at another map size: counts by hand, the ratio's trend."""
+    branches = (32, 24, 48, 8, 16, 16)
+    rows = obo.inception_comparison(size=7, blocks=[(cin, branches) for cin in obo.CIN_SWEEP])
+    assert [r["cin"] for r in rows] == list(obo.CIN_SWEEP)
+    for r in rows:
+        params, naive, macs, naive_macs = inception_by_hand(r["cin"], *branches, hw=7 * 7)
+        assert (r["params"], r["naive_params"], r["macs"], r["naive_macs"]) == \
+            (params, naive, macs, naive_macs)
+        assert r["mac_ratio"] == naive_macs / macs
+    ratios = [r["mac_ratio"] for r in rows]
+    assert ratios == sorted(ratios) and ratios[0] < 1 < ratios[1]
+    b3 = next(x for x in rows[0]["summary"].rows if x["name"] == "b3")
+    assert b3["params"] == cbr(16, 8, 1) + cbr(8, 16, 5)      # per-branch rows are returned
 
 
 def test_inception_table_values():
@@ -137,6 +177,8 @@ def test_depth_stack_keeps_resolution():
     assert len(d["shapes"]) == 1 + 10                      # input, then 5 x (conv, relu)
     assert all(s == (1, 16, 28, 28) for s in d["shapes"])
     assert d["params"] == 5 * conv_params(16, 16, 1)
+    convs = [m for m in d["stack"] if isinstance(m, mt.nn.Conv2d)]
+    assert len(d["stack"]) == 10 and [c.weight.shape for c in convs] == [(16, 16, 1, 1)] * 5
 
 
 # ------------------------------------------------------------------- the pictures
