@@ -8,6 +8,8 @@ Prints, for the checkpoint (default: the shipped 11-class model):
              brightness gradient, noise, JPEG; 5-10 held-out TEST digits of 24-110 px in dark
              ink), through the whole pipeline (normalisation, pyramid ``--min-size`` ..
              ``--max-size``, tiles, one NMS);
+  ruled      ruled pages (``detect.rule_page``: exercise-book lines and a margin line) with no
+             digits (false detections per page) and with digits (precision / recall);
   canvases   the same on 140 x 140 canvases of 2-5 test digits of 28 px (one pass, scale 1);
   sparse     single test digits (28 px) on 350 x 350 and 1000 x 1000 black pictures, default
              pyramid: how many are found (right label, IoU >= 0.5, and nothing else);
@@ -34,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from minitorch_cnn.cli import detect as cli                      # noqa: E402
 from minitorch_cnn.data import MNIST                             # noqa: E402
-from minitorch_cnn.detect import make_page, match, to_ink        # noqa: E402
+from minitorch_cnn.detect import make_page, match, rule_page, to_ink   # noqa: E402
 
 
 def sparse(conv, test, sizes=(350, 1000), per_size=3, seed=0):
@@ -52,6 +54,21 @@ def sparse(conv, test, sizes=(350, 1000), per_size=3, seed=0):
             found += match(dets, truth) == 1 and len(dets) == 1
         out[S] = (found, per_size, (time.perf_counter() - t0) / per_size)
     return out
+
+
+def ruled(conv, test, pages, seed=0, min_size=20, max_size=140):
+    """(false detections on ruled pages without digits, tp, detections, digits with digits)."""
+    rng = np.random.default_rng(seed)
+    empty = tp = n_det = n_true = 0
+    for _ in range(pages):
+        gray, _ = make_page(test.images, test.labels, rng, count=(0, 0))
+        empty += len(cli.detect_image(conv, rule_page(gray, rng), min_size=min_size,
+                                      max_size=max_size, progress=False)[0])
+        gray, truth = make_page(test.images, test.labels, rng)
+        dets = cli.detect_image(conv, rule_page(gray, rng), min_size=min_size,
+                                max_size=max_size, progress=False)[0]
+        tp, n_det, n_true = tp + match(dets, truth), n_det + len(dets), n_true + len(truth)
+    return empty, tp, n_det, n_true
 
 
 def big_page(checkpoint, tmp, seed=0):
@@ -84,6 +101,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", default=str(cli.DEFAULT_CHECKPOINT))
     p.add_argument("--pages", type=int, default=100)
+    p.add_argument("--ruled", type=int, default=30, help="ruled pages, without and with digits")
     p.add_argument("--canvases", type=int, default=200)
     p.add_argument("--sparse", type=int, default=3, help="pictures per size (350, 1000)")
     p.add_argument("--min-size", type=float, default=20, help="pages' pyramid, input px")
@@ -102,6 +120,12 @@ def main(argv=None):
               f" precision {r['precision']:.4f}  recall {r['recall']:.4f}  (pyramid "
               f"{args.min_size:g}-{args.max_size:g} px; {(time.perf_counter() - t0) / args.pages:.1f}"
               f" s per page)", flush=True)
+    if args.ruled:
+        empty, tp, nd, nt = ruled(conv, MNIST(train=False), args.ruled, args.seed,
+                                  args.min_size, args.max_size)
+        print(f"ruled     {args.ruled} ruled pages without digits: {empty} false detections; "
+              f"{args.ruled} with {nt} digits: precision {tp / max(nd, 1):.4f}  recall "
+              f"{tp / max(nt, 1):.4f}", flush=True)
     if args.canvases:
         r, _ = cli.demo(conv, args.canvases, args.seed)
         print(f"canvases  {args.canvases} canvases, {r['digits']} digits: precision "

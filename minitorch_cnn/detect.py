@@ -657,3 +657,21 @@ def make_page(images, labels, rng, shape=(300, 400), count=(5, 10), sizes=(24, 1
     with Image.open(buf) as img:
         gray = np.asarray(img.convert("L"), np.float32) / 255
     return gray, truth
+
+
+def rule_page(gray, rng):
+    """``gray`` (H, W) in [0, 1] with ruled lines drawn in: horizontal lines every 22-39 px and,
+    on half the pages, a vertical margin line, each 1-2 px of 15-35 % darkness (a school
+    exercise book). Faint as they are, on a page with no digits the normalisation stretches them
+    to full ink, so the background class must know them; ``bench_detect.py`` measures it."""
+    H, W = gray.shape
+    gap, thick = int(rng.integers(22, 40)), int(rng.integers(1, 3))
+    keep = np.float32(1 - rng.uniform(0.15, 0.35))
+    out = gray.copy()
+    for y in range(int(rng.integers(5, gap)), H, gap):
+        out[y:y + thick] *= keep
+    if rng.random() < 0.5:
+        x = int(rng.integers(20, min(60, W - thick) + 1))
+        out[:, x:x + thick] *= keep
+    return out
+
