@@ -59,26 +59,6 @@ import numpy as np
 from ...autograd import Function
 from ...tensor import Tensor
 
-_SCRATCH = {}
-
-
-def _scratch(name, shape, dtype):
-    """A temporary array reused from call to call (contents undefined), for arrays that never
-    outlive the layer call that asked for them (a view may be returned, e.g. by ``_col2im``, if
-    the caller copies what it keeps before the next call).
-
-    Why: the first write to freshly allocated memory makes the OS map and zero every page;
-    for the tens of megabytes of im2col temporaries that costs more than the arithmetic
-    (measured on our 2-core box: ~40 ms to fill a fresh 20 MB array, < 1 ms to refill it).
-    One buffer per name is kept, grown to the largest size asked for.
-    """
-    size = int(np.prod(shape))
-    buf = _SCRATCH.get((name, np.dtype(dtype)))
-    if buf is None or buf.size < size:
-        buf = _SCRATCH[(name, np.dtype(dtype))] = np.empty(size, dtype)
-    return buf[:size].reshape(shape)
-
-
 def _im2col(xp, KH, KW, stride, dilation, OH, OW):
     """Padded input xp (N, C, Hp, Wp) -> contiguous col (C, KH, KW, N, OH, OW).
 
@@ -101,10 +81,7 @@ def _im2col(xp, KH, KW, stride, dilation, OH, OW):
     win = np.lib.stride_tricks.as_strided(                       # (N, C, KH, KW, OH, OW) view
         xp, (N, C, KH, KW, OH, OW), (sn, sc, dh * sy, dw * sx, sh * sy, sw * sx),
         writeable=False)
-    # the one im2col copy.  Always a copy: for some shapes (a 1x1 kernel, N = 1) the transposed
-    # view is already contiguous, and np.ascontiguousarray would hand back the view itself --
-    # into the reused "pad" scratch buffer, which the next conv overwrites before backward
-    return win.transpose(1, 2, 3, 0, 4, 5).copy(order="C")
+    return np.ascontiguousarray(win.transpose(1, 2, 3, 0, 4, 5))      # the one im2col copy
 
 
 def _col2im(dcol, padded_shape, stride, dilation):
@@ -117,13 +94,12 @@ def _col2im(dcol, padded_shape, stride, dilation):
     (sh, sw), (dh, dw) = stride, dilation
     C, KH, KW, N, OH, OW = dcol.shape
     Hp, Wp = padded_shape[2:]
-    dxp = _scratch("col2im", (C, N, Hp, Wp), dcol.dtype)
-    dxp[...] = 0
+    dxp = np.zeros((C, N, Hp, Wp), dcol.dtype)
     for i in range(KH):
         for j in range(KW):
             dxp[:, :, i * dh:i * dh + (OH - 1) * sh + 1:sh,
                 j * dw:j * dw + (OW - 1) * sw + 1:sw] += dcol[:, i, j]
-    return dxp                                              # the scratch buffer itself
+    return dxp
 
 
 class Conv2dIm2col(Function):
@@ -142,16 +118,15 @@ class Conv2dIm2col(Function):
         Hp, Wp = H + pt + pb, W + pl + pr
         OH = (Hp - dilation[0] * (KH - 1) - 1) // stride[0] + 1
         OW = (Wp - dilation[1] * (KW - 1) - 1) // stride[1] + 1
-        xp = _scratch("pad", (N, C, Hp, Wp), x.dtype)            # x with its zero border
-        if pt or pb or pl or pr:
-            xp[:, :, :pt], xp[:, :, Hp - pb:] = 0, 0
-            xp[:, :, :, :pl], xp[:, :, :, Wp - pr:] = 0, 0
-        xp[:, :, pt:pt + H, pl:pl + W] = x
+        if pt or pb or pl or pr:                                  # x with its zero border
+            xp = np.zeros((N, C, Hp, Wp), x.dtype)
+            xp[:, :, pt:pt + H, pl:pl + W] = x
+        else:
+            xp = x
         M = N * OH * OW
         col = _im2col(xp, KH, KW, stride, dilation, OH, OW).reshape(G, K, M)
         wm = w.reshape(G, O // G, K)
-        out_cn = _scratch("out", (G, O // G, M), np.result_type(x, w))
-        np.matmul(wm, col, out=out_cn)               # out[g] = W[g] @ col[g]: (O, N*OH*OW)
+        out_cn = np.matmul(wm, col)                  # out[g] = W[g] @ col[g]: (O, N*OH*OW)
         # (O, N, OH, OW) -> NCHW in one pass, adding one bias per filter on the way
         out = np.empty((N, O, OH, OW), dtype=out_cn.dtype)
         out_cn = out_cn.reshape(O, N, OH, OW).transpose(1, 0, 2, 3)
@@ -178,9 +153,7 @@ class Conv2dIm2col(Function):
             gb = g.sum(axis=(0, 2, 3))                                 # db = sum of g over n, i, j
         if not (need_w or need_x):
             return gx, gw, gb
-        gm = _scratch("gm", (O, N, OH, OW), g.dtype)                   # g as (O, M), like out
-        gm[...] = g.transpose(1, 0, 2, 3)
-        gm = gm.reshape(G, O // G, M)
+        gm = np.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(G, O // G, M)  # g as (O, M)
         if need_w:
             # dW[g] = g[g] @ col[g]^T, computed as (col[g] @ g[g]^T)^T: the same numbers, but
             # BLAS runs this orientation 1.5-2x faster here (the long M axis is the inner one
@@ -188,8 +161,7 @@ class Conv2dIm2col(Function):
             gw = np.matmul(col, gm.transpose(0, 2, 1)).transpose(0, 2, 1)      # (G, Og, K)
             gw = np.ascontiguousarray(gw).reshape(w_shape)
         if need_x:
-            dcol = _scratch("dcol", (G, K, M), g.dtype)
-            np.matmul(wm.transpose(0, 2, 1), gm, out=dcol)              # dcol[g] = W[g]^T @ g[g]
+            dcol = np.matmul(wm.transpose(0, 2, 1), gm)                 # dcol[g] = W[g]^T @ g[g]
             dcol = dcol.reshape(x_shape[1], KH, KW, N, OH, OW)
             dxp = _col2im(dcol, xp_shape, stride, dilation)             # (C, N, Hp, Wp)
             gx = dxp[:, :, pt:pt + x_shape[2], pl:pl + x_shape[3]].transpose(1, 0, 2, 3).copy()
@@ -234,8 +206,7 @@ class Conv2d1x1(Function):
         if need_w:
             # dW = sum over n of g[n] @ x[n]^T, computed transposed, x[n] @ g[n]^T: BLAS runs
             # that orientation ~1.2x faster here
-            per_image = _scratch("dw", (N, xm.shape[1], O), xm.dtype)
-            np.matmul(xm, gm.transpose(0, 2, 1), out=per_image)       # (N, C, O)
+            per_image = np.matmul(xm, gm.transpose(0, 2, 1))           # (N, C, O)
             gw = np.ascontiguousarray(per_image.sum(axis=0).T).reshape(w_shape)  # sum over n
         if need_x:
             gx = np.matmul(wm.T, gm).reshape(N, wm.shape[1], OH, OW)   # dx[n] = W^T @ g[n]
