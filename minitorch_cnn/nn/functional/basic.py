@@ -18,18 +18,11 @@ import numpy as np
 
 from ...autograd import Function
 from ...tensor import Tensor
-
-
-def _as_tensor(op, x, name="input"):
-    if isinstance(x, Tensor):
-        return x
-    if isinstance(x, np.ndarray):
-        return Tensor(x)
-    raise TypeError(f"{op}: {name} must be a Tensor, got {type(x).__name__}")
+from .._args import as_tensor
 
 
 # ------------------------------------------------------------------------------ linear
-class Linear(Function):
+class LinearFn(Function):
     @staticmethod
     def forward(ctx, x, w, b):
         lead = x.shape[:-1]
@@ -59,8 +52,8 @@ def linear(x, weight, bias=None):
     Shape:
         x (..., in), weight (out, in), bias (out,) -> y (..., out)
     """
-    x = _as_tensor("linear", x)
-    weight = _as_tensor("linear", weight, "weight")
+    x = as_tensor("linear", x)
+    weight = as_tensor("linear", weight, "weight")
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape "
                          f"{weight.shape}")
@@ -69,7 +62,7 @@ def linear(x, weight, bias=None):
                          f"features in its last dim, but weight of shape {weight.shape} expects "
                          f"in_features={weight.shape[1]}")
     if bias is not None:
-        bias = _as_tensor("linear", bias, "bias")
+        bias = as_tensor("linear", bias, "bias")
         if bias.shape != (weight.shape[0],):
             raise ValueError(f"linear: bias must have shape ({weight.shape[0]},) to match weight "
                              f"of shape {weight.shape}, got {bias.shape}")
@@ -77,11 +70,11 @@ def linear(x, weight, bias=None):
         if t is not None and t.dtype != x.dtype:         # torch refuses too: no silent upcast
             raise TypeError(f"linear: input dtype {x.dtype} differs from the {name}'s dtype "
                             f"{t.dtype}; convert one (x.float() / x.double())")
-    return Linear.apply(x, weight, bias)
+    return LinearFn.apply(x, weight, bias)
 
 
 # ------------------------------------------------------------------------------ dropout
-class Dropout(Function):
+class DropoutFn(Function):
     @staticmethod
     def forward(ctx, x, p):
         keep = np.random.random_sample(x.shape) >= p        # P(keep) = 1 - p, global numpy RNG
@@ -109,18 +102,18 @@ def dropout(x, p=0.5, training=True):
     Shape:
         any -> same
     """
-    x = _as_tensor("dropout", x)
+    x = as_tensor("dropout", x)
     if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)):
         raise TypeError(f"dropout: p must be a number in [0, 1], got {p!r}")
     if not 0 <= p <= 1:
         raise ValueError(f"dropout: p must lie in [0, 1], got {p}")
     if not training or p == 0:
         return x
-    return Dropout.apply(x, p=float(p))
+    return DropoutFn.apply(x, p=float(p))
 
 
 # ------------------------------------------------------------------------------ batch norm
-class BatchNorm(Function):
+class BatchNormFn(Function):
     """Batch normalisation over axes (N, L) of x viewed as (N, C, L), one fused op.
 
     Training (batch statistics: mean mu and biased variance var over the M = N*L values):
@@ -212,7 +205,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         x (N, C), (N, C, L) or (N, C, H, W) -> same
     """
     op = "batch_norm"
-    x = _as_tensor(op, x)
+    x = as_tensor(op, x)
     if x.ndim < 2:
         raise ValueError(f"{op}: expected input of shape (N, C, ...), got {x.shape}")
     if x.dtype.kind != "f":
@@ -221,7 +214,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     rm = _stat_array(op, "running_mean", running_mean, C)
     rv = _stat_array(op, "running_var", running_var, C)
     for name, p in (("weight", weight), ("bias", bias)):
-        if p is not None and _as_tensor(op, p, name).shape != (C,):
+        if p is not None and as_tensor(op, p, name).shape != (C,):
             raise ValueError(f"{op}: {name} must have shape ({C},) for an input of shape "
                              f"{x.shape}, got {p.shape}")
     if training:
@@ -234,5 +227,5 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         raise ValueError(f"{op}: running_mean and running_var are needed when training=False")
     if x.numel() == 0:                  # an empty batch: nothing to normalise, no statistics
         return x * 1                    # (torch leaves the running statistics unchanged too)
-    return BatchNorm.apply(x, weight, bias, running_mean=rm, running_var=rv,
+    return BatchNormFn.apply(x, weight, bias, running_mean=rm, running_var=rv,
                            training=bool(training), momentum=float(momentum), eps=float(eps))

@@ -1,16 +1,6 @@
 """2-D convolution: ``conv2d`` by im2col + one matrix multiply, and a 1x1 fast path.
 
-Notation (every docstring in this file uses it)
------------------------------------------------
-    N        batch size
-    C        input channels                      O    output channels = number of filters
-    G        groups (1: ordinary, C: depthwise)  Cg   = C / G   channels one filter sees
-                                                 Og   = O / G   filters per group
-    H, W     input height and width              OH, OW  output height and width
-    KH, KW   kernel height and width             P    = OH * OW  output pixels per image
-    sh, sw   stride      dh, dw  dilation        K    = Cg * KH * KW  numbers in one window
-    pt, pb, pl, pr   zero padding top, bottom, left, right
-    ph, pw   = pt = pb and pl = pr: the padding per side (they differ only for 'same')
+Notation: the block in ``nn/functional/__init__.py``, shared with pooling.
 
 Shape
 -----
@@ -49,7 +39,7 @@ strided slice (never a loop over pixels).
 
 **The 1x1 lesson.**  With a 1x1 kernel a window is a single pixel's C channels, so the
 convolution is a per-pixel linear map over channels:  out[n, :, i, j] = W @ x[n, :, i, j] + b.
-im2col would only copy x into itself; ``Conv2d1x1`` skips it: viewing x as (N, C, H*W), the
+im2col would only copy x into itself; ``Conv2d1x1Fn`` skips it: viewing x as (N, C, H*W), the
 whole layer is ``W(O, C) @ x(N, C, HW)`` -> (N, O, HW), already NCHW (here x *is* the col
 matrix of each image, so the batch cannot be put side by side without a copy).  ``conv2d``
 picks that path automatically; ``conv2d_general`` always uses im2col (tests and benchmarks).
@@ -57,7 +47,7 @@ picks that path automatically; ``conv2d_general`` always uses im2col (tests and 
 import numpy as np
 
 from ...autograd import Function
-from ...tensor import Tensor
+from .._args import as_tensor, pair_arg
 
 def _im2col(xp, KH, KW, stride, dilation, OH, OW):
     """Padded input xp (N, C, Hp, Wp) -> contiguous col (C, KH, KW, N, OH, OW).
@@ -102,7 +92,7 @@ def _col2im(dcol, padded_shape, stride, dilation):
     return dxp
 
 
-class Conv2dIm2col(Function):
+class Conv2dIm2colFn(Function):
     """The general path: any kernel, stride, padding, dilation, groups.
 
     Matrices (per group g; M = N*OH*OW, the batch's output pixels side by side):
@@ -168,7 +158,7 @@ class Conv2dIm2col(Function):
         return gx, gw, gb
 
 
-class Conv2d1x1(Function):
+class Conv2d1x1Fn(Function):
     """The 1x1 path (padding 0, groups 1): out[n, :, i, j] = W @ x[n, :, i, j] + b.
 
     A 1x1 window is one pixel, so there is nothing to gather: view x as (N, C, HW) and
@@ -218,17 +208,6 @@ class Conv2d1x1(Function):
 
 
 # ----------------------------------------------------------------------------- the user API
-def _pair(name, v, x, w):
-    """An int or a pair of ints -> a pair; anything else is a TypeError naming conv2d."""
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        return (int(v), int(v))
-    if (isinstance(v, (tuple, list)) and len(v) == 2
-            and all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in v)):
-        return (int(v[0]), int(v[1]))
-    raise TypeError(f"conv2d: {name} must be an int or a pair of ints, got {v!r} "
-                    f"(input shape {x.shape}, weight shape {w.shape})")
-
-
 def _check(x, w, b, stride, padding, dilation, groups):
     """Validate at the boundary; return (stride, ((pt, pb), (pl, pr)), dilation)."""
     def fail(rule):
@@ -254,7 +233,9 @@ def _check(x, w, b, stride, padding, dilation, groups):
         fail("the weight has an empty dimension")
     if b is not None and tuple(b.shape) != (O,):
         fail(f"bias must have shape ({O},) (one per filter), got bias shape {tuple(b.shape)}")
-    stride, dilation = _pair("stride", stride, x, w), _pair("dilation", dilation, x, w)
+    shapes = f" (input shape {tuple(x.shape)}, weight shape {tuple(w.shape)})"
+    stride = pair_arg("conv2d", "stride", stride, context=shapes)
+    dilation = pair_arg("conv2d", "dilation", dilation, context=shapes)
     if min(stride) < 1 or min(dilation) < 1:
         fail(f"stride and dilation must be >= 1, got stride={stride}, dilation={dilation}")
     if isinstance(padding, str):
@@ -268,7 +249,7 @@ def _check(x, w, b, stride, padding, dilation, groups):
         else:
             fail(f"padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
     else:
-        ph, pw = _pair("padding", padding, x, w)
+        ph, pw = pair_arg("conv2d", "padding", padding, context=shapes)
         if ph < 0 or pw < 0:
             fail(f"padding must be >= 0, got padding={(ph, pw)}")
         pad = ((ph, ph), (pw, pw))
@@ -284,8 +265,8 @@ def _check(x, w, b, stride, padding, dilation, groups):
 
 
 def _tensors(x, weight, bias):
-    to_t = lambda t: t if (t is None or isinstance(t, Tensor)) else Tensor(t)  # noqa: E731
-    return to_t(x), to_t(weight), to_t(bias)
+    return (as_tensor("conv2d", x), as_tensor("conv2d", weight, "weight"),
+            as_tensor("conv2d", bias, "bias"))
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -294,14 +275,14 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     Shape: x (N, C, H, W), weight (O, C/groups, KH, KW), bias (O,) or None  ->  (N, O, OH, OW)
     with OH = floor((H + 2*ph - dh*(KH-1) - 1)/sh) + 1 (OW likewise).  ``stride``, ``padding``,
     ``dilation`` are ints or (h, w) pairs; ``padding`` may also be 'valid' (0) or 'same'.
-    A 1x1 kernel with padding 0 and groups 1 takes the ``Conv2d1x1`` path (a matrix multiply
-    over channels); everything else goes through im2col (``Conv2dIm2col``).
+    A 1x1 kernel with padding 0 and groups 1 takes the ``Conv2d1x1Fn`` path (a matrix multiply
+    over channels); everything else goes through im2col (``Conv2dIm2colFn``).
     """
     x, weight, bias = _tensors(x, weight, bias)
     stride, pad, dilation = _check(x, weight, bias, stride, padding, dilation, groups)
     if weight.shape[2:] == (1, 1) and pad == ((0, 0), (0, 0)) and groups == 1:
-        return Conv2d1x1.apply(x, weight, bias, stride=stride)     # dilation: no gaps in 1x1
-    return Conv2dIm2col.apply(x, weight, bias, stride=stride, padding=pad, dilation=dilation,
+        return Conv2d1x1Fn.apply(x, weight, bias, stride=stride)     # dilation: no gaps in 1x1
+    return Conv2dIm2colFn.apply(x, weight, bias, stride=stride, padding=pad, dilation=dilation,
                               groups=int(groups))
 
 
@@ -309,5 +290,5 @@ def conv2d_general(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     """``conv2d`` forced through im2col, even for 1x1 kernels (tests and benchmarks)."""
     x, weight, bias = _tensors(x, weight, bias)
     stride, pad, dilation = _check(x, weight, bias, stride, padding, dilation, groups)
-    return Conv2dIm2col.apply(x, weight, bias, stride=stride, padding=pad, dilation=dilation,
+    return Conv2dIm2colFn.apply(x, weight, bias, stride=stride, padding=pad, dilation=dilation,
                               groups=int(groups))

@@ -1,22 +1,19 @@
 """Pooling: max_pool2d, avg_pool2d, adaptive_avg_pool2d on NCHW tensors.
 
-Notation (used in every docstring of this file)::
+Notation: the block in ``nn/functional/__init__.py``, shared with conv (here dh = dw = 1):
+OH = floor((H + 2*ph - KH) / sh) + 1, OW likewise.
 
-    N batch   C channels   H, W input height/width
-    KH, KW kernel size     SH, SW stride     PH, PW padding (each side)
-    OH = floor((H + 2 PH - KH) / SH) + 1      OW = floor((W + 2 PW - KW) / SW) + 1
-
-The idea: a pooling window at output (oh, ow) covers padded-input rows oh*SH + i and columns
-ow*SW + j for the kernel offsets 0 <= i < KH, 0 <= j < KW.  So instead of looping over windows we
-loop over the KH*KW *offsets*: for a fixed (i, j) the elements ``xp[:, :, i + SH*oh, j + SW*ow]``
+The idea: a pooling window at output (oh, ow) covers padded-input rows oh*sh + i and columns
+ow*sw + j for the kernel offsets 0 <= i < KH, 0 <= j < KW.  So instead of looping over windows we
+loop over the KH*KW *offsets*: for a fixed (i, j) the elements ``xp[:, :, i + sh*oh, j + sw*ow]``
 of all windows at once form one strided slice of shape (N, C, OH, OW)::
 
-    xp[:, :, i : i + SH*(OH-1) + 1 : SH,  j : j + SW*(OW-1) + 1 : SW]
+    xp[:, :, i : i + sh*(OH-1) + 1 : sh,  j : j + sw*(OW-1) + 1 : sw]
 
 An average-pool is then a running sum over KH*KW such slices; a max-pool goes one better, since
 max is separable: a running max over KW column offsets of every row, then over KH row offsets
-(KH + KW passes instead of KH*KW; see ``MaxPool2d``).  The backward pass adds the output gradient
-back through the same slices.  Windows may overlap (SH < KH, e.g. Inception's 3x3 stride-1
+(KH + KW passes instead of KH*KW; see ``MaxPool2dFn``).  The backward pass adds the output gradient
+back through the same slices.  Windows may overlap (sh < KH, e.g. Inception's 3x3 stride-1
 max-pool): an input can belong to several windows, so its gradient is a *sum* over them -- which
 is why the backward adds (``+=``) rather than assigns.
 
@@ -41,37 +38,19 @@ then this kernel -- in reference.py and docs/convolution.md.
 import numpy as np
 
 from ...autograd import Function
-from ...tensor import Tensor
+from .._args import as_tensor, pair_arg
 
 
 # ------------------------------------------------------------------------------ helpers
-def _pair(op, name, v):
-    """An int or a pair of ints -> a pair of ints (torch accepts both)."""
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        return int(v), int(v)
-    if (isinstance(v, (tuple, list)) and len(v) == 2
-            and all(isinstance(e, (int, np.integer)) and not isinstance(e, bool) for e in v)):
-        return int(v[0]), int(v[1])
-    raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
-
-
-def _as_tensor(op, x):
-    if isinstance(x, Tensor):
-        return x
-    if isinstance(x, np.ndarray):
-        return Tensor(x)
-    raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
-
-
 def _pool_geometry(op, x, kernel_size, stride, padding):
-    """Validate the arguments; return ((KH, KW), (SH, SW), (PH, PW), (OH, OW))."""
+    """Validate the arguments; return ((KH, KW), (sh, sw), (ph, pw), (OH, OW))."""
     if x.ndim != 4:
         raise ValueError(f"{op}: expected a 4-D (N, C, H, W) input, got shape {x.shape}")
     if x.dtype.kind != "f":
         raise TypeError(f"{op}: expected a floating-point input, got dtype {x.dtype}")
-    k = _pair(op, "kernel_size", kernel_size)
-    s = k if stride is None else _pair(op, "stride", stride)
-    p = _pair(op, "padding", padding)
+    k = pair_arg(op, "kernel_size", kernel_size)
+    s = k if stride is None else pair_arg(op, "stride", stride)
+    p = pair_arg(op, "padding", padding)
     if min(k) <= 0:
         raise ValueError(f"{op}: kernel_size must be positive, got {k}")
     if min(s) <= 0:
@@ -173,7 +152,7 @@ def _scatter_back(g, arg, k, shift, strides, size, overlap):
     return out
 
 
-class MaxPool2d(Function):
+class MaxPool2dFn(Function):
     """Max is separable: the max of a KH x KW window is the max over its KH rows of each row's
     max over KW columns.  So the forward is two running maxima -- first along W, then along H
     -- costing KH + KW passes instead of KH * KW, and it saves two small int8 arrays: which
@@ -184,9 +163,9 @@ class MaxPool2d(Function):
     Speed: "wide" flat passes.  numpy is slow on many short rows (OW ~ 14 numbers), so both
     stages run on the padded input flattened to one long array, as if each row went on into
     the next: padded to Hq x Wq (multiples of the strides, extra rows/columns of -inf), the
-    W-stage output m = (row r, column b) reads ``xp[m*SW + j]``, j < KW -- one strided 1-D view
-    per j -- and the H-stage output (oh, b) of a plane reads the row-maxima ``rows[(oh*SH + i)
-    * Wr + b]``, Wr = Wq/SW -- long runs of Wr numbers (one run, when SH = 1).  Outputs with
+    W-stage output m = (row r, column b) reads ``xp[m*sw + j]``, j < KW -- one strided 1-D view
+    per j -- and the H-stage output (oh, b) of a plane reads the row-maxima ``rows[(oh*sh + i)
+    * Wr + b]``, Wr = Wq/sw -- long runs of Wr numbers (one run, when sh = 1).  Outputs with
     b >= OW or oh >= OH mix neighbouring rows or planes: they are computed, then thrown away
     (and get a zero gradient).  The 3x3 stride-1 pools of Inception run ~1.4x faster this way.
     (conv.py's im2col does not do this: there the extra columns would enter the matmul.)
@@ -239,17 +218,17 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     """Maximum over each KH x KW window (padding is -inf, so it never wins over a number).
 
     Shape:
-        x (N, C, H, W) -> (N, C, OH, OW), OH = floor((H + 2 PH - KH) / SH) + 1 (same for W).
+        x (N, C, H, W) -> (N, C, OH, OW), OH = floor((H + 2 ph - KH) / sh) + 1 (same for W).
         ``stride`` defaults to ``kernel_size``.  The gradient of each window goes to one input,
         its first maximum in row-major window order (as in PyTorch).
     """
-    x = _as_tensor("max_pool2d", x)
+    x = as_tensor("max_pool2d", x)
     k, s, p, o = _pool_geometry("max_pool2d", x, kernel_size, stride, padding)
-    return MaxPool2d.apply(x, k=k, s=s, p=p, o=o)
+    return MaxPool2dFn.apply(x, k=k, s=s, p=p, o=o)
 
 
 # ------------------------------------------------------------------------------ average pool
-class AvgPool2d(Function):
+class AvgPool2dFn(Function):
     @staticmethod
     def forward(ctx, x, k, s, p, o):
         (kh, kw), (sh, sw), (ph, pw), (oh, ow) = k, s, p, o
@@ -290,11 +269,11 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0):
     """Mean over each KH x KW window; zero padding counts in the mean (count_include_pad=True).
 
     Shape:
-        x (N, C, H, W) -> (N, C, OH, OW), OH = floor((H + 2 PH - KH) / SH) + 1 (same for W).
+        x (N, C, H, W) -> (N, C, OH, OW), OH = floor((H + 2 ph - KH) / sh) + 1 (same for W).
     """
-    x = _as_tensor("avg_pool2d", x)
+    x = as_tensor("avg_pool2d", x)
     k, s, p, o = _pool_geometry("avg_pool2d", x, kernel_size, stride, padding)
-    return AvgPool2d.apply(x, k=k, s=s, p=p, o=o)
+    return AvgPool2dFn.apply(x, k=k, s=s, p=p, o=o)
 
 
 # ------------------------------------------------------------------------------ adaptive pool
@@ -314,7 +293,7 @@ def _bins(size, out):
     return [((i * size) // out, -((-(i + 1) * size) // out)) for i in range(out)]
 
 
-class AdaptiveAvgPool2d(Function):
+class AdaptiveAvgPool2dFn(Function):
     """Adaptive average pooling is linear and separable: y[n, c] = A_h @ x[n, c] @ A_w.T.
 
     Exact only for finite numbers: the zeros of A times an inf give NaN in bins that do not
@@ -362,7 +341,7 @@ def adaptive_output_size(output_size, H, W, op="adaptive_avg_pool2d"):
     if len(size) != 2:
         raise TypeError(f"{op}: output_size must be an int or a pair, got {output_size!r}")
     oh, ow = (H if size[0] is None else size[0]), (W if size[1] is None else size[1])
-    (oh, ow) = _pair(op, "output_size", (oh, ow))
+    (oh, ow) = pair_arg(op, "output_size", (oh, ow))
     if oh <= 0 or ow <= 0:
         raise ValueError(f"{op}: output_size must be positive, got {(oh, ow)}")
     return oh, ow
@@ -379,7 +358,7 @@ def adaptive_avg_pool2d(x, output_size):
         x (N, C, H, W) -> (N, C, OH, OW)
     """
     op = "adaptive_avg_pool2d"
-    x = _as_tensor(op, x)
+    x = as_tensor(op, x)
     if x.ndim != 4:
         raise ValueError(f"{op}: expected a 4-D (N, C, H, W) input, got shape {x.shape}")
     if x.dtype.kind != "f":
@@ -390,5 +369,5 @@ def adaptive_avg_pool2d(x, output_size):
         raise ValueError(f"{op}: input of shape {x.shape} has an empty spatial dimension")
     if H % oh == 0 and W % ow == 0:                         # equal bins: a plain average pool
         k = (H // oh, W // ow)
-        return AvgPool2d.apply(x, k=k, s=k, p=(0, 0), o=(oh, ow))
-    return AdaptiveAvgPool2d.apply(x, out_hw=(oh, ow))
+        return AvgPool2dFn.apply(x, k=k, s=k, p=(0, 0), o=(oh, ow))
+    return AdaptiveAvgPool2dFn.apply(x, out_hw=(oh, ow))

@@ -27,7 +27,7 @@ class MaxPool2d(Module):
 
     Shape:
         - Input: (N, C, H, W) or (C, H, W)
-        - Output: (N, C, OH, OW), OH = floor((H + 2*PH - KH) / SH) + 1, likewise OW.
+        - Output: (N, C, OH, OW), OH = floor((H + 2*ph - KH) / sh) + 1, likewise OW.
     """
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
@@ -70,7 +70,7 @@ class AvgPool2d(Module):
 
     Shape:
         - Input: (N, C, H, W) or (C, H, W)
-        - Output: (N, C, OH, OW), OH = floor((H + 2*PH - KH) / SH) + 1, likewise OW.
+        - Output: (N, C, OH, OW), OH = floor((H + 2*ph - KH) / sh) + 1, likewise OW.
     """
 
     def __init__(self, kernel_size, stride=None, padding=0):
