@@ -26,7 +26,7 @@ class ReLUFn(Function):
     @staticmethod
     def backward(ctx, g):
         (mask,) = ctx.saved
-        # d relu = 1 where x > 0.  g * mask is 10x faster than np.where here, but inf * 0 is
+        # d relu = 1 where x > 0.  g * mask is much faster than np.where, but inf * 0 is
         # NaN where torch gives 0; so if any NaN came out (max propagates it: one cheap pass),
         # redo it with where (rare)
         out = g * mask

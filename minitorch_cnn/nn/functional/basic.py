@@ -17,6 +17,7 @@ input; L = 1 for (N, C)), M = N*L the number of values each channel's statistics
 import numpy as np
 
 from ...autograd import Function
+from ...kernels.batchnorm import batch_norm_backward, batch_norm_forward
 from ...tensor import Tensor
 from .._args import as_tensor
 
@@ -122,60 +123,28 @@ class BatchNormFn(Function):
     The two sums appear because mu and var depend on every x of the channel.
     Evaluation (running statistics are constants):  dx = g gamma inv_std.
     Both:  dgamma = sum(g x_hat),  dbeta = sum(g).
-    We keep xc = x - mu (not x_hat) for backward: y = xc * (gamma inv_std) + beta then costs one
-    pass less, and x_hat = xc * inv_std is folded into per-channel factors in backward.
+    The passes (kernels/batchnorm.py) keep xc = x - mu for backward.
     """
 
     @staticmethod
     def forward(ctx, x, gamma, beta, running_mean, running_var, training, momentum, eps):
         N, C = x.shape[:2]
         x3 = x.reshape(N, C, int(np.prod(x.shape[2:])))     # (N, C, L), a view when contiguous
-        M = N * x3.shape[2]
-        dt = x.dtype
-        # reductions over (N, L): sum over N first (whole rows at a time), then along L
-        if training:
-            mean = x3.sum(axis=0).sum(axis=-1) / M                     # mu (C,)
-            xc = x3 - mean[:, None]                                     # x - mu: the one copy
-            var = np.einsum("ncl,ncl->c", xc, xc) / M                   # biased: normalises
-            if running_mean is not None:                                # in-place side effects
-                running_mean *= 1 - momentum
-                running_mean += momentum * mean
-            if running_var is not None:                                 # unbiased: estimates
-                running_var *= 1 - momentum                             # the population var
-                running_var += momentum * var * (M / (M - 1))
-        else:
-            var = running_var.astype(dt)
-            xc = x3 - running_mean.astype(dt)[:, None]
-        inv_std = (1.0 / np.sqrt(var + eps)).astype(dt)                 # (C,)
-        scale = inv_std if gamma is None else (gamma * inv_std).astype(dt)
-        y = xc * scale[:, None]                                         # gamma * x_hat
-        if beta is not None:
-            y += beta.astype(dt)[:, None]                               #   + beta
-        ctx.save_for_backward(xc)                   # for dgamma and (training) dx; no extra copy
-        ctx.scale, ctx.inv_std, ctx.training, ctx.M = scale, inv_std, training, M
+        y, xc, scale, inv_std = batch_norm_forward(x3, gamma, beta, running_mean, running_var,
+                                                   training, momentum, eps)
+        ctx.save_for_backward(xc)                           # for dgamma and (training) dx
+        ctx.scale, ctx.inv_std, ctx.training = scale, inv_std, training
         return y.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, g):
         (xc,) = ctx.saved
         need_x, need_gamma, need_beta = ctx.needs_input_grad[:3]
-        N, C = g.shape[:2]
-        g3 = g.reshape(N, C, int(np.prod(g.shape[2:])))
-        dt = g.dtype
-        k, inv_std, M = ctx.scale, ctx.inv_std, ctx.M                   # k = gamma * inv_std
-        sum_g = g3.sum(axis=0).sum(axis=-1)                              # dbeta = sum g
-        sum_gxh = None
-        if need_gamma or (need_x and ctx.training):
-            sum_gxh = np.einsum("ncl,ncl->c", g3, xc) * inv_std         # dgamma = sum g x_hat
-        gx = None
-        if need_x:
-            gx = g3 * k[:, None]                                        # eval: dx = g gamma inv_std
-            if ctx.training:
-                # dx = k * (g - sum(g)/M - x_hat sum(g x_hat)/M),  x_hat = xc * inv_std
-                gx -= xc * (k * inv_std * sum_gxh / M).astype(dt)[:, None]
-                gx -= (k * sum_g / M).astype(dt)[:, None]
-            gx = gx.reshape(g.shape)
-        return gx, (sum_gxh if need_gamma else None), (sum_g if need_beta else None)
+        g3 = g.reshape(xc.shape)
+        gx, dgamma, dbeta = batch_norm_backward(g3, xc, ctx.scale, ctx.inv_std, ctx.training,
+                                                need_x, need_gamma)
+        return (None if gx is None else gx.reshape(g.shape)), dgamma, \
+            (dbeta if need_beta else None)
 
 
 def _stat_array(op, name, v, C):

@@ -22,15 +22,11 @@ convolution is ONE matrix multiply (one per group)
 
     out(O, N*P) = W(O, K) @ col(K, N*P)   (+ b)    -> transposed once to NCHW (N, O, OH, OW).
 
-(Why not N products out[n] = W @ col[n], which land in NCHW directly?  We measured both: on our
-2-core BLAS the N small products run ~1.5-2x below the speed of one big one, which costs more
-than the single transposing copy of the output.)
+(Why not N products out[n] = W @ col[n], which land in NCHW directly?  One big product beats
+N small ones by more than the one transposing copy costs: docs/performance.md.)
 
-The price is memory: every input pixel is copied into up to KH*KW windows.  The windows are
-gathered through an overlapping *read-only view* of the padded input (what numpy's
-``sliding_window_view`` builds; here ``as_strided(..., writeable=False)``, see ``_im2col``):
-no copy until we ask for a contiguous ``col``, and never a write into such a view, whose
-elements alias.
+The price is memory: every input pixel is copied into up to KH*KW windows.  The kernels
+(``kernels/conv.py``: ``pad``, ``im2col``, ``col2im``) hold how that copy is made.
 
 Backward reuses the same matrices:  dW = g(O, N*P) @ col^T (computed as (col @ g^T)^T, which
 BLAS runs faster here),  dcol = W^T @ g, and **col2im** adds each column back to the pixels it
@@ -47,49 +43,8 @@ picks that path automatically; ``conv2d_general`` always uses im2col (tests and 
 import numpy as np
 
 from ...autograd import Function
+from ...kernels.conv import col2im, im2col, pad
 from .._args import as_tensor, pair_arg
-
-def _im2col(xp, KH, KW, stride, dilation, OH, OW):
-    """Padded input xp (N, C, Hp, Wp) -> contiguous col (C, KH, KW, N, OH, OW).
-
-    col[c, i, j, n, a, b] = xp[n, c, a*sh + i*dh, b*sw + j*dw]: one read-only strided view of
-    the padded input with six axes (no copy yet), then the one copy that makes it contiguous.
-    As a (C*KH*KW, N*OH*OW) matrix each column is one window, and the columns of the whole batch
-    sit side by side, so the layer is ONE big matrix multiply, not N small ones (BLAS runs much
-    closer to its peak on one big product: measured ~1.5-2x here).
-
-    Why not "wide rows" (windows running on over the whole padded width, so numpy copies long
-    runs, the extra columns computed and dropped), which pooling.py uses?  Here the extra
-    columns enter the matrix multiply, which grows with them, and a dropped column's zero
-    gradient times an inf pixel is NaN in dW; a max-pool's extra outputs cost one comparison
-    each and send no gradient.  Measured side by side, wide rows were no faster on
-    Inception-lite's convs and ~25 % slower on the 1-channel stem.
-    """
-    (sh, sw), (dh, dw) = stride, dilation
-    N, C = xp.shape[:2]
-    sn, sc, sy, sx = xp.strides
-    win = np.lib.stride_tricks.as_strided(                       # (N, C, KH, KW, OH, OW) view
-        xp, (N, C, KH, KW, OH, OW), (sn, sc, dh * sy, dw * sx, sh * sy, sw * sx),
-        writeable=False)
-    return np.ascontiguousarray(win.transpose(1, 2, 3, 0, 4, 5))      # the one im2col copy
-
-
-def _col2im(dcol, padded_shape, stride, dilation):
-    """Adjoint of ``_im2col``: add every column entry back to the pixel it came from.
-
-    dcol (C, KH, KW, N, OH, OW) -> dxp (C, N, Hp, Wp).  Windows overlap, so a pixel collects
-    several contributions; one strided slice per kernel offset (i, j) adds them all at once:
-    offset (i, j) of window (a, b) is padded pixel (a*sh + i*dh, b*sw + j*dw).
-    """
-    (sh, sw), (dh, dw) = stride, dilation
-    C, KH, KW, N, OH, OW = dcol.shape
-    Hp, Wp = padded_shape[2:]
-    dxp = np.zeros((C, N, Hp, Wp), dcol.dtype)
-    for i in range(KH):
-        for j in range(KW):
-            dxp[:, :, i * dh:i * dh + (OH - 1) * sh + 1:sh,
-                j * dw:j * dw + (OW - 1) * sw + 1:sw] += dcol[:, i, j]
-    return dxp
 
 
 class Conv2dIm2colFn(Function):
@@ -108,13 +63,9 @@ class Conv2dIm2colFn(Function):
         Hp, Wp = H + pt + pb, W + pl + pr
         OH = (Hp - dilation[0] * (KH - 1) - 1) // stride[0] + 1
         OW = (Wp - dilation[1] * (KW - 1) - 1) // stride[1] + 1
-        if pt or pb or pl or pr:                                  # x with its zero border
-            xp = np.zeros((N, C, Hp, Wp), x.dtype)
-            xp[:, :, pt:pt + H, pl:pl + W] = x
-        else:
-            xp = x
+        xp = pad(x, (pt, pb), (pl, pr), 0)                        # x with its zero border
         M = N * OH * OW
-        col = _im2col(xp, KH, KW, stride, dilation, OH, OW).reshape(G, K, M)
+        col = im2col(xp, KH, KW, stride, dilation, OH, OW).reshape(G, K, M)
         wm = w.reshape(G, O // G, K)
         out_cn = np.matmul(wm, col)                  # out[g] = W[g] @ col[g]: (O, N*OH*OW)
         # (O, N, OH, OW) -> NCHW in one pass, adding one bias per filter on the way
@@ -145,15 +96,14 @@ class Conv2dIm2colFn(Function):
             return gx, gw, gb
         gm = np.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(G, O // G, M)  # g as (O, M)
         if need_w:
-            # dW[g] = g[g] @ col[g]^T, computed as (col[g] @ g[g]^T)^T: the same numbers, but
-            # BLAS runs this orientation 1.5-2x faster here (the long M axis is the inner one
-            # of both operands)
+            # dW[g] = g[g] @ col[g]^T, computed as (col[g] @ g[g]^T)^T: the long M axis is then
+            # the inner one of both operands, the orientation BLAS runs fastest
             gw = np.matmul(col, gm.transpose(0, 2, 1)).transpose(0, 2, 1)      # (G, Og, K)
             gw = np.ascontiguousarray(gw).reshape(w_shape)
         if need_x:
             dcol = np.matmul(wm.transpose(0, 2, 1), gm)                 # dcol[g] = W[g]^T @ g[g]
             dcol = dcol.reshape(x_shape[1], KH, KW, N, OH, OW)
-            dxp = _col2im(dcol, xp_shape, stride, dilation)             # (C, N, Hp, Wp)
+            dxp = col2im(dcol, xp_shape, stride, dilation)             # (C, N, Hp, Wp)
             gx = dxp[:, :, pt:pt + x_shape[2], pl:pl + x_shape[3]].transpose(1, 0, 2, 3).copy()
         return gx, gw, gb
 
@@ -194,8 +144,8 @@ class Conv2d1x1Fn(Function):
         if need_b:
             gb = gm.sum(axis=(0, 2))                                   # db = sum of g over n, i, j
         if need_w:
-            # dW = sum over n of g[n] @ x[n]^T, computed transposed, x[n] @ g[n]^T: BLAS runs
-            # that orientation ~1.2x faster here
+            # dW = sum over n of g[n] @ x[n]^T, computed transposed, x[n] @ g[n]^T: the long
+            # HW axis inner in both operands, the orientation BLAS runs fastest
             per_image = np.matmul(xm, gm.transpose(0, 2, 1))           # (N, C, O)
             gw = np.ascontiguousarray(per_image.sum(axis=0).T).reshape(w_shape)  # sum over n
         if need_x:
