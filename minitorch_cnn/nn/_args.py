@@ -21,8 +21,9 @@ def int_arg(where, name, v, minimum=1):
     return int(v)
 
 
-def pair_arg(where, name, v, minimum=None, context=""):
-    """An int or a pair of ints -> a pair of ints (torch's ``_pair``), each >= ``minimum``.
+def pair_arg(where, name, v, minimum=1, context=""):
+    """An int or a pair of ints -> a pair of ints (torch's ``_pair``), each >= ``minimum``
+    (None: any int; functional ops pass None and check ranges with their own messages).
 
     ``context`` is appended to the message (e.g. the input and weight shapes)."""
     if _is_int(v):

@@ -184,8 +184,8 @@ def _check(x, w, b, stride, padding, dilation, groups):
     if b is not None and tuple(b.shape) != (O,):
         fail(f"bias must have shape ({O},) (one per filter), got bias shape {tuple(b.shape)}")
     shapes = f" (input shape {tuple(x.shape)}, weight shape {tuple(w.shape)})"
-    stride = pair_arg("conv2d", "stride", stride, context=shapes)
-    dilation = pair_arg("conv2d", "dilation", dilation, context=shapes)
+    stride = pair_arg("conv2d", "stride", stride, None, context=shapes)
+    dilation = pair_arg("conv2d", "dilation", dilation, None, context=shapes)
     if min(stride) < 1 or min(dilation) < 1:
         fail(f"stride and dilation must be >= 1, got stride={stride}, dilation={dilation}")
     if isinstance(padding, str):
@@ -199,7 +199,7 @@ def _check(x, w, b, stride, padding, dilation, groups):
         else:
             fail(f"padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
     else:
-        ph, pw = pair_arg("conv2d", "padding", padding, context=shapes)
+        ph, pw = pair_arg("conv2d", "padding", padding, None, context=shapes)
         if ph < 0 or pw < 0:
             fail(f"padding must be >= 0, got padding={(ph, pw)}")
         pad = ((ph, ph), (pw, pw))

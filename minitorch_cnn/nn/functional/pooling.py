@@ -50,9 +50,9 @@ def _pool_geometry(op, x, kernel_size, stride, padding):
         raise ValueError(f"{op}: expected a 4-D (N, C, H, W) input, got shape {x.shape}")
     if x.dtype.kind != "f":
         raise TypeError(f"{op}: expected a floating-point input, got dtype {x.dtype}")
-    k = pair_arg(op, "kernel_size", kernel_size)
-    s = k if stride is None else pair_arg(op, "stride", stride)
-    p = pair_arg(op, "padding", padding)
+    k = pair_arg(op, "kernel_size", kernel_size, None)
+    s = k if stride is None else pair_arg(op, "stride", stride, None)
+    p = pair_arg(op, "padding", padding, None)
     if min(k) <= 0:
         raise ValueError(f"{op}: kernel_size must be positive, got {k}")
     if min(s) <= 0:
@@ -157,7 +157,7 @@ def adaptive_output_size(output_size, H, W, op="adaptive_avg_pool2d"):
     if len(size) != 2:
         raise TypeError(f"{op}: output_size must be an int or a pair, got {output_size!r}")
     oh, ow = (H if size[0] is None else size[0]), (W if size[1] is None else size[1])
-    (oh, ow) = pair_arg(op, "output_size", (oh, ow))
+    (oh, ow) = pair_arg(op, "output_size", (oh, ow), None)
     if oh <= 0 or ow <= 0:
         raise ValueError(f"{op}: output_size must be positive, got {(oh, ow)}")
     return oh, ow
