@@ -143,4 +143,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    from minitorch_cnn import keep_freed_memory
+    keep_freed_memory()        # as the training CLI does (docs/performance.md)
     main()

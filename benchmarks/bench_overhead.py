@@ -68,6 +68,7 @@ def bench_case(name, shape_a, shape_b, op, number):
 
 
 if __name__ == "__main__":
+    mt.keep_freed_memory()
     bench_case("elementwise a * b, 16x16, forward + backward", (16, 16), (16, 16),
                operator.mul, 20000)
     bench_case("matmul A @ B, 256x256, forward + backward", (256, 256), (256, 256),

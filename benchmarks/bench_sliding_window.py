@@ -224,4 +224,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    mt.keep_freed_memory()     # as the training CLI does (docs/performance.md)
     main()

@@ -99,4 +99,5 @@ def main():
 
 
 if __name__ == "__main__":
+    mt.keep_freed_memory()     # as the training CLI does (docs/performance.md)
     main()

@@ -4,12 +4,9 @@
     x = mt.tensor([1.0, 2.0, 3.0], requires_grad=True)
     (x * x).sum().backward()          # x.grad == [2, 4, 6]
 """
-from .memory import keep_freed_memory
-
-keep_freed_memory()                    # see memory.py: big temporaries reuse freed pages
-
 from .autograd import Function, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck
+from .memory import keep_freed_memory  # a process-wide malloc setting: called, never at import
 from .ops import (abs, add, amax, amin, argmax, argmin, cast, cat, clamp, clip, exp, expand, flatten, leaky_relu, log,
                   log_softmax, matmul, max, maximum, mean, min, minimum, mul, div, neg, pad, permute,
                   pow, relu, sub,

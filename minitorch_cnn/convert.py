@@ -108,18 +108,14 @@ def _flatten_input_shape(model, flatten, input_shape, watch=()):
     {id(m): input shape} for the modules in ``watch`` that ran before it."""
     seen, watched = [], {}
 
-    def recorder(x):
-        seen.append(tuple(x.shape))
+    def recorder(module, args):
+        seen.append(tuple(args[0].shape))
         raise _Reached
 
-    def watcher(m):
-        def forward(x):
-            watched[id(m)] = tuple(x.shape)
-            return type(m).forward(m, x)
-        return forward
-    object.__setattr__(flatten, "forward", recorder)
-    for m in watch:
-        object.__setattr__(m, "forward", watcher(m))
+    def watcher(module, args):
+        watched[id(module)] = tuple(args[0].shape)
+    handles = [flatten.register_forward_pre_hook(recorder)]
+    handles += [m.register_forward_pre_hook(watcher) for m in watch]
     try:
         _run_eval(model, Tensor(np.zeros((1,) + input_shape, _model_dtype(model))))
     except _Reached:
@@ -128,8 +124,8 @@ def _flatten_input_shape(model, flatten, input_shape, watch=()):
         raise ValueError(f"fc_to_conv: {type(model).__name__} does not run on an input of "
                          f"shape {(1,) + input_shape}: {e}") from e
     finally:
-        for m in (flatten,) + tuple(watch):
-            object.__delattr__(m, "forward")
+        for h in handles:
+            h.remove()
     return seen, watched
 
 

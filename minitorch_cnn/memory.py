@@ -1,26 +1,19 @@
-"""Keep freed memory for reuse: why a training step spent ~9 % of its time faulting pages in.
+"""``keep_freed_memory()``: tune glibc ``malloc`` to keep freed memory for reuse.
 
-The problem.  A training step allocates and frees the same few dozen large arrays (activations,
-im2col matrices, gradients: 1-30 MB each) every batch.  glibc's ``malloc`` serves blocks above its
-*mmap threshold* with a fresh ``mmap`` and hands them back to the kernel on ``free``; and it
-returns free memory at the top of the heap to the kernel once more than a *trim threshold* is
-free.  Memory that went back must be mapped again on the next write: one page fault and a page
-of zeros per 4 KB.  Measured on an Inception-lite training step, batch 128: about 3,000 page
-faults per step, which made it ~9 % slower (192 vs 175 ms), for arrays that are the same size
-every step.  (Before ``conv.py`` reused its own scratch buffers it was 12,000 and ~20 %.)
+A training step allocates and frees the same large arrays (1-30 MB) every batch; by default glibc
+returns such blocks to the kernel, and every next write faults the pages back in, zeroed.  Two
+``mallopt`` settings keep them in the heap instead: the allocator reuses what the last step freed.
 
-The fix is what every deep-learning framework does with a caching allocator: keep the memory.
-Two ``mallopt`` settings make glibc serve blocks up to 32 MB (its largest mmap threshold on
-64-bit) from the heap and keep up to 1 GB of freed heap instead of trimming it.  The process
-keeps what it already used rather than giving it back between steps, and its peak grows a little
-(a heap fragments where fresh mmaps would not; measured side by side on a short training run,
-one epoch on 6,000 images plus the test-set evaluation: peak RSS 862 MB with the setting, 788 MB
-without), while the page faults disappear (measured: 0 per step).
+It changes the allocator of the *whole process*, so the library never applies it by itself:
+``import minitorch_cnn`` leaves malloc alone.  Programs that own their process call it -- the
+training CLI (``minitorch-train``) and the benchmarks do -- and so may you::
 
-It is a setting of the whole process (it also helps any other library in it, PyTorch included),
-so it is applied once, when ``minitorch_cnn`` is imported, and only where it exists (Linux with
-glibc); elsewhere this is a no-op.  Set ``MINITORCH_CNN_KEEP_FREED_MEMORY=0`` (or ``false``/``no``/
-``off``) to leave ``malloc`` alone.
+    import minitorch_cnn as mt
+    mt.keep_freed_memory()        # True on Linux/glibc; a no-op returning False elsewhere
+
+Lifetime: from the call to the end of the process (there is no undo).  What it buys, measured,
+and the command that measures it: docs/performance.md.  ``MINITORCH_CNN_KEEP_FREED_MEMORY=0`` (or
+``false``/``no``/``off``) makes the call a no-op.
 """
 import ctypes
 import ctypes.util
@@ -40,7 +33,7 @@ _OFF = ("0", "false", "no", "off")
 def keep_freed_memory():
     """Tune glibc ``malloc`` to keep freed memory for reuse.  Returns True if it was applied.
 
-    Idempotent.  A no-op returning False on other C libraries, or when the environment variable
+    Idempotent; the setting lasts until the process ends.  A no-op returning False on other C libraries, or when the environment variable
     ``MINITORCH_CNN_KEEP_FREED_MEMORY`` is ``0``, ``false``, ``no`` or ``off``.  True means both
     settings were accepted; which one was refused, if any, is in ``_results``.
     """

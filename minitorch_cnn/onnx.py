@@ -327,7 +327,7 @@ class _Exporter:
         return [self.input(p, q, dtype) for p, q in zip(c1.parents, c2.parents)]
 
     # ------------------------------------------------------------------ the ops
-    def convert_Conv2dIm2col(self, c1, c2):
+    def convert_Conv2dIm2colFn(self, c1, c2):
         stride, ((pt, pb), (pl, pr)), dilation, groups = self.same(
             c1, c2, "stride", "padding", "dilation", "groups")
         x, w, b = c1.parents
@@ -335,12 +335,12 @@ class _Exporter:
         return self.node("Conv", names, kernel_shape=list(w.shape[2:]), strides=list(stride),
                          pads=[pt, pl, pb, pr], dilations=list(dilation), group=groups)
 
-    def convert_Conv2d1x1(self, c1, c2):
+    def convert_Conv2d1x1Fn(self, c1, c2):
         (stride,) = self.same(c1, c2, "stride")
         names = self.ins(c1, c2)[:2 if c1.parents[2] is None else 3]
         return self.node("Conv", names, kernel_shape=[1, 1], strides=list(stride))
 
-    def convert_Linear(self, c1, c2):
+    def convert_LinearFn(self, c1, c2):
         x, w, b = c1.parents
         names = self.ins(c1, c2)[:2 if b is None else 3]
         if x.ndim == 2:                          # y = x W^T + b in one Gemm, W kept (out, in)
@@ -348,7 +348,7 @@ class _Exporter:
         y = self.node("MatMul", [names[0], self.node("Transpose", [names[1]], perm=[1, 0])])
         return y if b is None else self.node("Add", [y, names[2]])
 
-    def convert_BatchNorm(self, c1, c2):
+    def convert_BatchNormFn(self, c1, c2):
         if c1.kwargs["training"]:
             self.fail("batch statistics (training mode); export runs the model in eval mode, "
                       "so this module calls batch_norm with training=True itself")
@@ -361,16 +361,16 @@ class _Exporter:
         shift = names[2] if beta is not None else self.const(np.zeros(C, x.dtype), "zeros")
         return self.node("BatchNormalization", [names[0], scale, shift] + stats, epsilon=eps)
 
-    def convert_LeakyReLU(self, c1, c2):
+    def convert_LeakyReLUFn(self, c1, c2):
         slope = c1.parents[1]
         return self.node("LeakyRelu", [self.input(c1.parents[0], c2.parents[0])],
                          alpha=float(slope))
 
-    def convert_Softmax(self, c1, c2):
+    def convert_SoftmaxFn(self, c1, c2):
         (dim,) = self.same(c1, c2, "dim")
         return self.node("Softmax", self.ins(c1, c2), axis=dim)
 
-    def convert_LogSoftmax(self, c1, c2):
+    def convert_LogSoftmaxFn(self, c1, c2):
         (dim,) = self.same(c1, c2, "dim")
         return self.node("LogSoftmax", self.ins(c1, c2), axis=dim)
 
@@ -378,12 +378,12 @@ class _Exporter:
         """One input -> one output, or two broadcast inputs: the ONNX op of the same name."""
         return self.node(_ELEMENTWISE[type(c1).__name__], self.ins(c1, c2))
 
-    def convert_MaxPool2d(self, c1, c2):
+    def convert_MaxPool2dFn(self, c1, c2):
         k, s, p = self.same(c1, c2, "k", "s", "p")
         return self.node("MaxPool", self.ins(c1, c2), kernel_shape=list(k), strides=list(s),
                          pads=[p[0], p[1], p[0], p[1]])
 
-    def convert_AvgPool2d(self, c1, c2):
+    def convert_AvgPool2dFn(self, c1, c2):
         k1, k2 = c1.kwargs["k"], c2.kwargs["k"]
         x1, x2 = c1.parents[0], c2.parents[0]
         if k1 != k2:
@@ -399,7 +399,7 @@ class _Exporter:
         return self.node("AveragePool", self.ins(c1, c2), kernel_shape=list(k1), strides=list(s),
                          pads=[p[0], p[1], p[0], p[1]], count_include_pad=1)
 
-    def convert_AdaptiveAvgPool2d(self, c1, c2):
+    def convert_AdaptiveAvgPool2dFn(self, c1, c2):
         if c1.kwargs["out_hw"] == (1, 1):
             return self.node("GlobalAveragePool", self.ins(c1, c2))
         self.fail(f"adaptive average pooling of {c1.parents[0].shape[2:]} to "
@@ -436,7 +436,7 @@ class _Exporter:
 
 
 # our op -> the ONNX op that takes the same inputs (numbers become constants) and no settings
-_ELEMENTWISE = {"ReLU": "Relu", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Neg": "Neg", "Exp": "Exp",
-                "Log": "Log", "Sqrt": "Sqrt", "Abs": "Abs", "Add": "Add", "Sub": "Sub",
+_ELEMENTWISE = {"ReLUFn": "Relu", "SigmoidFn": "Sigmoid", "TanhFn": "Tanh", "Neg": "Neg",
+                "Exp": "Exp", "Log": "Log", "Sqrt": "Sqrt", "Abs": "Abs", "Add": "Add", "Sub": "Sub",
                 "Mul": "Mul", "Div": "Div", "Pow": "Pow", "MatMul": "MatMul"}
 _OP_MODULES = {m.__name__ for m in (basic, conv, pooling, activation, arithmetic, mmath, mshape)}

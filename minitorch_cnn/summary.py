@@ -7,7 +7,7 @@ BatchNorm, pooling and activations (a few operations per element) are reported a
 does for its "Mult-Adds".
 
 The shapes come from actually running the model once on a zero input under ``no_grad``, with
-each module's ``forward`` temporarily wrapped to record what it returned.
+a forward hook on each module (removed afterwards) recording what it returned.
 """
 import numpy as np
 
@@ -72,22 +72,18 @@ def summary(model, input_shape, dtype=np.float32):
         shape = (1,) + shape
     records = {}
     named = list(model.named_modules())
-    wrapped = []
-    for name, module in named:
-        original = module.forward
 
-        def recorder(*args, _orig=original, _name=name, **kwargs):
-            out = _orig(*args, **kwargs)
-            records[_name] = tuple(out.shape) if isinstance(out, Tensor) else None
-            return out
-        object.__setattr__(module, "forward", recorder)
-        wrapped.append(module)
+    def recorder(name):
+        def hook(module, args, out):
+            records[name] = tuple(out.shape) if isinstance(out, Tensor) else None
+        return hook
+    handles = [m.register_forward_hook(recorder(name)) for name, m in named]
     try:
         with evaluating(model), no_grad():        # no running-stat updates, no dropout
             out = model(Tensor(np.zeros(shape, dtype=dtype)))
-    finally:
-        for module in wrapped:
-            object.__delattr__(module, "forward")
+    finally:                                      # the model leaves as it came, even on error
+        for h in handles:
+            h.remove()
 
     # own MACs per module, then subtree sums (named_modules lists parents before children)
     own = {name: _own_macs(m, records.get(name)) for name, m in named}

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import minitorch_cnn as mt
 from minitorch_cnn.nn import functional as F
-from minitorch_cnn.nn.functional.conv import Conv2d1x1, Conv2dIm2col, conv2d_general
+from minitorch_cnn.nn.functional.conv import Conv2d1x1Fn, Conv2dIm2colFn, conv2d_general
 from minitorch_cnn.nn.functional.reference import conv2d_im2col
 from minitorch_cnn.nn.functional.reference import conv2d_loops as naive_conv2d
 
@@ -92,15 +92,15 @@ def test_1x1_path_matches_general_path(stride, bias):
 
 def test_dispatch_picks_the_1x1_path_only_when_it_applies():
     rng = np.random.default_rng(2)
-    for k, pad, groups, want in [(1, 0, 1, Conv2d1x1), (1, 1, 1, Conv2dIm2col),
-                                 (1, 0, 2, Conv2dIm2col), (3, 0, 1, Conv2dIm2col)]:
+    for k, pad, groups, want in [(1, 0, 1, Conv2d1x1Fn), (1, 1, 1, Conv2dIm2colFn),
+                                 (1, 0, 2, Conv2dIm2colFn), (3, 0, 1, Conv2dIm2colFn)]:
         x, w, b = make(rng, 1, 4, 5, 5, 2, k, groups, True)
         y = F.conv2d(mt.tensor(x, requires_grad=True), mt.tensor(w), b, padding=pad,
                      groups=groups)
         assert type(y.grad_fn) is want
     x, w, b = make(rng, 1, 4, 5, 5, 2, 1, 1, True)
     y = conv2d_general(mt.tensor(x, requires_grad=True), mt.tensor(w), b)
-    assert type(y.grad_fn) is Conv2dIm2col
+    assert type(y.grad_fn) is Conv2dIm2colFn
 
 
 @settings(max_examples=25, deadline=None)

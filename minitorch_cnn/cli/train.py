@@ -42,6 +42,7 @@ from ..autograd import no_grad
 from ..data import KMNIST, MNIST, DataLoader, FashionMNIST, RandomTranslate
 from ..detect import BackgroundMix, MixedLoader
 from ..fileio import atomic_write_text, remove_stale_temps
+from ..memory import keep_freed_memory
 from ..models import InceptionLite
 from ..nn import functional as F
 from ..safetensors_io import _require_safetensors, save_safetensors
@@ -403,6 +404,7 @@ def peak_rss_mb():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    keep_freed_memory()                # this process is ours: let malloc keep freed pages
     run(args)
     return 0
 

@@ -39,6 +39,23 @@ class Parameter(Tensor):
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
+class RemovableHandle:
+    """What ``register_forward_hook`` returns: ``handle.remove()`` unregisters the hook (twice
+    is harmless); also a context manager that removes it on exit."""
+
+    def __init__(self, hooks):
+        self.hooks_dict = hooks               # the handle itself is the hook's key in it
+
+    def remove(self):
+        self.hooks_dict.pop(self, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
 def _addindent(s, n):
     """Indent every line of ``s`` but the first by ``n`` spaces (nested reprs)."""
     lines = s.split("\n")
@@ -58,13 +75,53 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__}: subclasses of Module must define "
                                   f"forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        """``forward`` between the hooks, as torch: each pre-hook ``hook(module, args)`` may
+        return replacement args; each forward hook ``hook(module, args, output)`` a replacement
+        output.  Hooks run in registration order."""
+        pre = self.__dict__.get("_forward_pre_hooks")
+        post = self.__dict__.get("_forward_hooks")
+        if not pre and not post:              # the common case costs two dict lookups
+            return self.forward(*args, **kwargs)
+        for hook in list(pre.values()) if pre else ():
+            new = hook(self, args)
+            if new is not None:
+                args = new if isinstance(new, tuple) else (new,)
+        out = self.forward(*args, **kwargs)
+        for hook in list(post.values()) if post else ():
+            new = hook(self, args, out)
+            if new is not None:
+                out = new
+        return out
+
+    def register_forward_pre_hook(self, hook):
+        """Call ``hook(module, args)`` before every ``forward``; returns a handle whose
+        ``remove()`` unregisters it.  A non-None return value replaces ``args``."""
+        return self._add_hook("_forward_pre_hooks", hook)
+
+    def register_forward_hook(self, hook):
+        """Call ``hook(module, args, output)`` after every ``forward``; returns a handle whose
+        ``remove()`` unregisters it.  A non-None return value replaces ``output``."""
+        return self._add_hook("_forward_hooks", hook)
+
+    def _add_hook(self, kind, hook):
+        if not callable(hook):
+            raise TypeError(f"{type(self).__name__}: a hook must be callable, got "
+                            f"{type(hook).__name__}")
+        hooks = self.__dict__.get(kind)
+        if hooks is None:                     # an instance built before hooks existed
+            hooks = OrderedDict()
+            object.__setattr__(self, kind, hooks)
+        handle = RemovableHandle(hooks)
+        hooks[handle] = hook
+        return handle
 
     # ------------------------------------------------------------ registration
     def _check_init(self, what):

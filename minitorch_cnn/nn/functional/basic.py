@@ -17,19 +17,13 @@ input; L = 1 for (N, C)), M = N*L the number of values each channel's statistics
 import numpy as np
 
 from ...autograd import Function
+from ...kernels.batchnorm import batch_norm_backward, batch_norm_forward
 from ...tensor import Tensor
-
-
-def _as_tensor(op, x, name="input"):
-    if isinstance(x, Tensor):
-        return x
-    if isinstance(x, np.ndarray):
-        return Tensor(x)
-    raise TypeError(f"{op}: {name} must be a Tensor, got {type(x).__name__}")
+from .._args import as_tensor
 
 
 # ------------------------------------------------------------------------------ linear
-class Linear(Function):
+class LinearFn(Function):
     @staticmethod
     def forward(ctx, x, w, b):
         lead = x.shape[:-1]
@@ -59,8 +53,8 @@ def linear(x, weight, bias=None):
     Shape:
         x (..., in), weight (out, in), bias (out,) -> y (..., out)
     """
-    x = _as_tensor("linear", x)
-    weight = _as_tensor("linear", weight, "weight")
+    x = as_tensor("linear", x)
+    weight = as_tensor("linear", weight, "weight")
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape "
                          f"{weight.shape}")
@@ -69,7 +63,7 @@ def linear(x, weight, bias=None):
                          f"features in its last dim, but weight of shape {weight.shape} expects "
                          f"in_features={weight.shape[1]}")
     if bias is not None:
-        bias = _as_tensor("linear", bias, "bias")
+        bias = as_tensor("linear", bias, "bias")
         if bias.shape != (weight.shape[0],):
             raise ValueError(f"linear: bias must have shape ({weight.shape[0]},) to match weight "
                              f"of shape {weight.shape}, got {bias.shape}")
@@ -77,11 +71,11 @@ def linear(x, weight, bias=None):
         if t is not None and t.dtype != x.dtype:         # torch refuses too: no silent upcast
             raise TypeError(f"linear: input dtype {x.dtype} differs from the {name}'s dtype "
                             f"{t.dtype}; convert one (x.float() / x.double())")
-    return Linear.apply(x, weight, bias)
+    return LinearFn.apply(x, weight, bias)
 
 
 # ------------------------------------------------------------------------------ dropout
-class Dropout(Function):
+class DropoutFn(Function):
     @staticmethod
     def forward(ctx, x, p):
         keep = np.random.random_sample(x.shape) >= p        # P(keep) = 1 - p, global numpy RNG
@@ -109,18 +103,18 @@ def dropout(x, p=0.5, training=True):
     Shape:
         any -> same
     """
-    x = _as_tensor("dropout", x)
+    x = as_tensor("dropout", x)
     if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)):
         raise TypeError(f"dropout: p must be a number in [0, 1], got {p!r}")
     if not 0 <= p <= 1:
         raise ValueError(f"dropout: p must lie in [0, 1], got {p}")
     if not training or p == 0:
         return x
-    return Dropout.apply(x, p=float(p))
+    return DropoutFn.apply(x, p=float(p))
 
 
 # ------------------------------------------------------------------------------ batch norm
-class BatchNorm(Function):
+class BatchNormFn(Function):
     """Batch normalisation over axes (N, L) of x viewed as (N, C, L), one fused op.
 
     Training (batch statistics: mean mu and biased variance var over the M = N*L values):
@@ -129,60 +123,28 @@ class BatchNorm(Function):
     The two sums appear because mu and var depend on every x of the channel.
     Evaluation (running statistics are constants):  dx = g gamma inv_std.
     Both:  dgamma = sum(g x_hat),  dbeta = sum(g).
-    We keep xc = x - mu (not x_hat) for backward: y = xc * (gamma inv_std) + beta then costs one
-    pass less, and x_hat = xc * inv_std is folded into per-channel factors in backward.
+    The passes (kernels/batchnorm.py) keep xc = x - mu for backward.
     """
 
     @staticmethod
     def forward(ctx, x, gamma, beta, running_mean, running_var, training, momentum, eps):
         N, C = x.shape[:2]
         x3 = x.reshape(N, C, int(np.prod(x.shape[2:])))     # (N, C, L), a view when contiguous
-        M = N * x3.shape[2]
-        dt = x.dtype
-        # reductions over (N, L): sum over N first (whole rows at a time), then along L
-        if training:
-            mean = x3.sum(axis=0).sum(axis=-1) / M                     # mu (C,)
-            xc = x3 - mean[:, None]                                     # x - mu: the one copy
-            var = np.einsum("ncl,ncl->c", xc, xc) / M                   # biased: normalises
-            if running_mean is not None:                                # in-place side effects
-                running_mean *= 1 - momentum
-                running_mean += momentum * mean
-            if running_var is not None:                                 # unbiased: estimates
-                running_var *= 1 - momentum                             # the population var
-                running_var += momentum * var * (M / (M - 1))
-        else:
-            var = running_var.astype(dt)
-            xc = x3 - running_mean.astype(dt)[:, None]
-        inv_std = (1.0 / np.sqrt(var + eps)).astype(dt)                 # (C,)
-        scale = inv_std if gamma is None else (gamma * inv_std).astype(dt)
-        y = xc * scale[:, None]                                         # gamma * x_hat
-        if beta is not None:
-            y += beta.astype(dt)[:, None]                               #   + beta
-        ctx.save_for_backward(xc)                   # for dgamma and (training) dx; no extra copy
-        ctx.scale, ctx.inv_std, ctx.training, ctx.M = scale, inv_std, training, M
+        y, xc, scale, inv_std = batch_norm_forward(x3, gamma, beta, running_mean, running_var,
+                                                   training, momentum, eps)
+        ctx.save_for_backward(xc)                           # for dgamma and (training) dx
+        ctx.scale, ctx.inv_std, ctx.training = scale, inv_std, training
         return y.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, g):
         (xc,) = ctx.saved
         need_x, need_gamma, need_beta = ctx.needs_input_grad[:3]
-        N, C = g.shape[:2]
-        g3 = g.reshape(N, C, int(np.prod(g.shape[2:])))
-        dt = g.dtype
-        k, inv_std, M = ctx.scale, ctx.inv_std, ctx.M                   # k = gamma * inv_std
-        sum_g = g3.sum(axis=0).sum(axis=-1)                              # dbeta = sum g
-        sum_gxh = None
-        if need_gamma or (need_x and ctx.training):
-            sum_gxh = np.einsum("ncl,ncl->c", g3, xc) * inv_std         # dgamma = sum g x_hat
-        gx = None
-        if need_x:
-            gx = g3 * k[:, None]                                        # eval: dx = g gamma inv_std
-            if ctx.training:
-                # dx = k * (g - sum(g)/M - x_hat sum(g x_hat)/M),  x_hat = xc * inv_std
-                gx -= xc * (k * inv_std * sum_gxh / M).astype(dt)[:, None]
-                gx -= (k * sum_g / M).astype(dt)[:, None]
-            gx = gx.reshape(g.shape)
-        return gx, (sum_gxh if need_gamma else None), (sum_g if need_beta else None)
+        g3 = g.reshape(xc.shape)
+        gx, dgamma, dbeta = batch_norm_backward(g3, xc, ctx.scale, ctx.inv_std, ctx.training,
+                                                need_x, need_gamma)
+        return (None if gx is None else gx.reshape(g.shape)), dgamma, \
+            (dbeta if need_beta else None)
 
 
 def _stat_array(op, name, v, C):
@@ -212,7 +174,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         x (N, C), (N, C, L) or (N, C, H, W) -> same
     """
     op = "batch_norm"
-    x = _as_tensor(op, x)
+    x = as_tensor(op, x)
     if x.ndim < 2:
         raise ValueError(f"{op}: expected input of shape (N, C, ...), got {x.shape}")
     if x.dtype.kind != "f":
@@ -221,7 +183,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     rm = _stat_array(op, "running_mean", running_mean, C)
     rv = _stat_array(op, "running_var", running_var, C)
     for name, p in (("weight", weight), ("bias", bias)):
-        if p is not None and _as_tensor(op, p, name).shape != (C,):
+        if p is not None and as_tensor(op, p, name).shape != (C,):
             raise ValueError(f"{op}: {name} must have shape ({C},) for an input of shape "
                              f"{x.shape}, got {p.shape}")
     if training:
@@ -234,5 +196,5 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         raise ValueError(f"{op}: running_mean and running_var are needed when training=False")
     if x.numel() == 0:                  # an empty batch: nothing to normalise, no statistics
         return x * 1                    # (torch leaves the running statistics unchanged too)
-    return BatchNorm.apply(x, weight, bias, running_mean=rm, running_var=rv,
+    return BatchNormFn.apply(x, weight, bias, running_mean=rm, running_var=rv,
                            training=bool(training), momentum=float(momentum), eps=float(eps))

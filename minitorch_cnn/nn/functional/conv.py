@@ -1,16 +1,6 @@
 """2-D convolution: ``conv2d`` by im2col + one matrix multiply, and a 1x1 fast path.
 
-Notation (every docstring in this file uses it)
------------------------------------------------
-    N        batch size
-    C        input channels                      O    output channels = number of filters
-    G        groups (1: ordinary, C: depthwise)  Cg   = C / G   channels one filter sees
-                                                 Og   = O / G   filters per group
-    H, W     input height and width              OH, OW  output height and width
-    KH, KW   kernel height and width             P    = OH * OW  output pixels per image
-    sh, sw   stride      dh, dw  dilation        K    = Cg * KH * KW  numbers in one window
-    pt, pb, pl, pr   zero padding top, bottom, left, right
-    ph, pw   = pt = pb and pl = pr: the padding per side (they differ only for 'same')
+Notation: the block in ``nn/functional/__init__.py``, shared with pooling.
 
 Shape
 -----
@@ -32,15 +22,11 @@ convolution is ONE matrix multiply (one per group)
 
     out(O, N*P) = W(O, K) @ col(K, N*P)   (+ b)    -> transposed once to NCHW (N, O, OH, OW).
 
-(Why not N products out[n] = W @ col[n], which land in NCHW directly?  We measured both: on our
-2-core BLAS the N small products run ~1.5-2x below the speed of one big one, which costs more
-than the single transposing copy of the output.)
+(Why not N products out[n] = W @ col[n], which land in NCHW directly?  One big product beats
+N small ones by more than the one transposing copy costs: docs/performance.md.)
 
-The price is memory: every input pixel is copied into up to KH*KW windows.  The windows are
-gathered through an overlapping *read-only view* of the padded input (what numpy's
-``sliding_window_view`` builds; here ``as_strided(..., writeable=False)``, see ``_im2col``):
-no copy until we ask for a contiguous ``col``, and never a write into such a view, whose
-elements alias.
+The price is memory: every input pixel is copied into up to KH*KW windows.  The kernels
+(``kernels/conv.py``: ``pad``, ``im2col``, ``col2im``) hold how that copy is made.
 
 Backward reuses the same matrices:  dW = g(O, N*P) @ col^T (computed as (col @ g^T)^T, which
 BLAS runs faster here),  dcol = W^T @ g, and **col2im** adds each column back to the pixels it
@@ -49,7 +35,7 @@ strided slice (never a loop over pixels).
 
 **The 1x1 lesson.**  With a 1x1 kernel a window is a single pixel's C channels, so the
 convolution is a per-pixel linear map over channels:  out[n, :, i, j] = W @ x[n, :, i, j] + b.
-im2col would only copy x into itself; ``Conv2d1x1`` skips it: viewing x as (N, C, H*W), the
+im2col would only copy x into itself; ``Conv2d1x1Fn`` skips it: viewing x as (N, C, H*W), the
 whole layer is ``W(O, C) @ x(N, C, HW)`` -> (N, O, HW), already NCHW (here x *is* the col
 matrix of each image, so the batch cannot be put side by side without a copy).  ``conv2d``
 picks that path automatically; ``conv2d_general`` always uses im2col (tests and benchmarks).
@@ -57,76 +43,11 @@ picks that path automatically; ``conv2d_general`` always uses im2col (tests and 
 import numpy as np
 
 from ...autograd import Function
-from ...tensor import Tensor
-
-_SCRATCH = {}
-
-
-def _scratch(name, shape, dtype):
-    """A temporary array reused from call to call (contents undefined), for arrays that never
-    outlive the layer call that asked for them (a view may be returned, e.g. by ``_col2im``, if
-    the caller copies what it keeps before the next call).
-
-    Why: the first write to freshly allocated memory makes the OS map and zero every page;
-    for the tens of megabytes of im2col temporaries that costs more than the arithmetic
-    (measured on our 2-core box: ~40 ms to fill a fresh 20 MB array, < 1 ms to refill it).
-    One buffer per name is kept, grown to the largest size asked for.
-    """
-    size = int(np.prod(shape))
-    buf = _SCRATCH.get((name, np.dtype(dtype)))
-    if buf is None or buf.size < size:
-        buf = _SCRATCH[(name, np.dtype(dtype))] = np.empty(size, dtype)
-    return buf[:size].reshape(shape)
+from ...kernels.conv import col2im, im2col, pad
+from .._args import as_tensor, pair_arg
 
 
-def _im2col(xp, KH, KW, stride, dilation, OH, OW):
-    """Padded input xp (N, C, Hp, Wp) -> contiguous col (C, KH, KW, N, OH, OW).
-
-    col[c, i, j, n, a, b] = xp[n, c, a*sh + i*dh, b*sw + j*dw]: one read-only strided view of
-    the padded input with six axes (no copy yet), then the one copy that makes it contiguous.
-    As a (C*KH*KW, N*OH*OW) matrix each column is one window, and the columns of the whole batch
-    sit side by side, so the layer is ONE big matrix multiply, not N small ones (BLAS runs much
-    closer to its peak on one big product: measured ~1.5-2x here).
-
-    Why not "wide rows" (windows running on over the whole padded width, so numpy copies long
-    runs, the extra columns computed and dropped), which pooling.py uses?  Here the extra
-    columns enter the matrix multiply, which grows with them, and a dropped column's zero
-    gradient times an inf pixel is NaN in dW; a max-pool's extra outputs cost one comparison
-    each and send no gradient.  Measured side by side, wide rows were no faster on
-    Inception-lite's convs and ~25 % slower on the 1-channel stem.
-    """
-    (sh, sw), (dh, dw) = stride, dilation
-    N, C = xp.shape[:2]
-    sn, sc, sy, sx = xp.strides
-    win = np.lib.stride_tricks.as_strided(                       # (N, C, KH, KW, OH, OW) view
-        xp, (N, C, KH, KW, OH, OW), (sn, sc, dh * sy, dw * sx, sh * sy, sw * sx),
-        writeable=False)
-    # the one im2col copy.  Always a copy: for some shapes (a 1x1 kernel, N = 1) the transposed
-    # view is already contiguous, and np.ascontiguousarray would hand back the view itself --
-    # into the reused "pad" scratch buffer, which the next conv overwrites before backward
-    return win.transpose(1, 2, 3, 0, 4, 5).copy(order="C")
-
-
-def _col2im(dcol, padded_shape, stride, dilation):
-    """Adjoint of ``_im2col``: add every column entry back to the pixel it came from.
-
-    dcol (C, KH, KW, N, OH, OW) -> dxp (C, N, Hp, Wp).  Windows overlap, so a pixel collects
-    several contributions; one strided slice per kernel offset (i, j) adds them all at once:
-    offset (i, j) of window (a, b) is padded pixel (a*sh + i*dh, b*sw + j*dw).
-    """
-    (sh, sw), (dh, dw) = stride, dilation
-    C, KH, KW, N, OH, OW = dcol.shape
-    Hp, Wp = padded_shape[2:]
-    dxp = _scratch("col2im", (C, N, Hp, Wp), dcol.dtype)
-    dxp[...] = 0
-    for i in range(KH):
-        for j in range(KW):
-            dxp[:, :, i * dh:i * dh + (OH - 1) * sh + 1:sh,
-                j * dw:j * dw + (OW - 1) * sw + 1:sw] += dcol[:, i, j]
-    return dxp                                              # the scratch buffer itself
-
-
-class Conv2dIm2col(Function):
+class Conv2dIm2colFn(Function):
     """The general path: any kernel, stride, padding, dilation, groups.
 
     Matrices (per group g; M = N*OH*OW, the batch's output pixels side by side):
@@ -142,16 +63,11 @@ class Conv2dIm2col(Function):
         Hp, Wp = H + pt + pb, W + pl + pr
         OH = (Hp - dilation[0] * (KH - 1) - 1) // stride[0] + 1
         OW = (Wp - dilation[1] * (KW - 1) - 1) // stride[1] + 1
-        xp = _scratch("pad", (N, C, Hp, Wp), x.dtype)            # x with its zero border
-        if pt or pb or pl or pr:
-            xp[:, :, :pt], xp[:, :, Hp - pb:] = 0, 0
-            xp[:, :, :, :pl], xp[:, :, :, Wp - pr:] = 0, 0
-        xp[:, :, pt:pt + H, pl:pl + W] = x
+        xp = pad(x, (pt, pb), (pl, pr), 0)                        # x with its zero border
         M = N * OH * OW
-        col = _im2col(xp, KH, KW, stride, dilation, OH, OW).reshape(G, K, M)
+        col = im2col(xp, KH, KW, stride, dilation, OH, OW).reshape(G, K, M)
         wm = w.reshape(G, O // G, K)
-        out_cn = _scratch("out", (G, O // G, M), np.result_type(x, w))
-        np.matmul(wm, col, out=out_cn)               # out[g] = W[g] @ col[g]: (O, N*OH*OW)
+        out_cn = np.matmul(wm, col)                  # out[g] = W[g] @ col[g]: (O, N*OH*OW)
         # (O, N, OH, OW) -> NCHW in one pass, adding one bias per filter on the way
         out = np.empty((N, O, OH, OW), dtype=out_cn.dtype)
         out_cn = out_cn.reshape(O, N, OH, OW).transpose(1, 0, 2, 3)
@@ -178,25 +94,21 @@ class Conv2dIm2col(Function):
             gb = g.sum(axis=(0, 2, 3))                                 # db = sum of g over n, i, j
         if not (need_w or need_x):
             return gx, gw, gb
-        gm = _scratch("gm", (O, N, OH, OW), g.dtype)                   # g as (O, M), like out
-        gm[...] = g.transpose(1, 0, 2, 3)
-        gm = gm.reshape(G, O // G, M)
+        gm = np.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(G, O // G, M)  # g as (O, M)
         if need_w:
-            # dW[g] = g[g] @ col[g]^T, computed as (col[g] @ g[g]^T)^T: the same numbers, but
-            # BLAS runs this orientation 1.5-2x faster here (the long M axis is the inner one
-            # of both operands)
+            # dW[g] = g[g] @ col[g]^T, computed as (col[g] @ g[g]^T)^T: the long M axis is then
+            # the inner one of both operands, the orientation BLAS runs fastest
             gw = np.matmul(col, gm.transpose(0, 2, 1)).transpose(0, 2, 1)      # (G, Og, K)
             gw = np.ascontiguousarray(gw).reshape(w_shape)
         if need_x:
-            dcol = _scratch("dcol", (G, K, M), g.dtype)
-            np.matmul(wm.transpose(0, 2, 1), gm, out=dcol)              # dcol[g] = W[g]^T @ g[g]
+            dcol = np.matmul(wm.transpose(0, 2, 1), gm)                 # dcol[g] = W[g]^T @ g[g]
             dcol = dcol.reshape(x_shape[1], KH, KW, N, OH, OW)
-            dxp = _col2im(dcol, xp_shape, stride, dilation)             # (C, N, Hp, Wp)
+            dxp = col2im(dcol, xp_shape, stride, dilation)             # (C, N, Hp, Wp)
             gx = dxp[:, :, pt:pt + x_shape[2], pl:pl + x_shape[3]].transpose(1, 0, 2, 3).copy()
         return gx, gw, gb
 
 
-class Conv2d1x1(Function):
+class Conv2d1x1Fn(Function):
     """The 1x1 path (padding 0, groups 1): out[n, :, i, j] = W @ x[n, :, i, j] + b.
 
     A 1x1 window is one pixel, so there is nothing to gather: view x as (N, C, HW) and
@@ -232,10 +144,9 @@ class Conv2d1x1(Function):
         if need_b:
             gb = gm.sum(axis=(0, 2))                                   # db = sum of g over n, i, j
         if need_w:
-            # dW = sum over n of g[n] @ x[n]^T, computed transposed, x[n] @ g[n]^T: BLAS runs
-            # that orientation ~1.2x faster here
-            per_image = _scratch("dw", (N, xm.shape[1], O), xm.dtype)
-            np.matmul(xm, gm.transpose(0, 2, 1), out=per_image)       # (N, C, O)
+            # dW = sum over n of g[n] @ x[n]^T, computed transposed, x[n] @ g[n]^T: the long
+            # HW axis inner in both operands, the orientation BLAS runs fastest
+            per_image = np.matmul(xm, gm.transpose(0, 2, 1))           # (N, C, O)
             gw = np.ascontiguousarray(per_image.sum(axis=0).T).reshape(w_shape)  # sum over n
         if need_x:
             gx = np.matmul(wm.T, gm).reshape(N, wm.shape[1], OH, OW)   # dx[n] = W^T @ g[n]
@@ -247,17 +158,6 @@ class Conv2d1x1(Function):
 
 
 # ----------------------------------------------------------------------------- the user API
-def _pair(name, v, x, w):
-    """An int or a pair of ints -> a pair; anything else is a TypeError naming conv2d."""
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        return (int(v), int(v))
-    if (isinstance(v, (tuple, list)) and len(v) == 2
-            and all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in v)):
-        return (int(v[0]), int(v[1]))
-    raise TypeError(f"conv2d: {name} must be an int or a pair of ints, got {v!r} "
-                    f"(input shape {x.shape}, weight shape {w.shape})")
-
-
 def _check(x, w, b, stride, padding, dilation, groups):
     """Validate at the boundary; return (stride, ((pt, pb), (pl, pr)), dilation)."""
     def fail(rule):
@@ -283,7 +183,9 @@ def _check(x, w, b, stride, padding, dilation, groups):
         fail("the weight has an empty dimension")
     if b is not None and tuple(b.shape) != (O,):
         fail(f"bias must have shape ({O},) (one per filter), got bias shape {tuple(b.shape)}")
-    stride, dilation = _pair("stride", stride, x, w), _pair("dilation", dilation, x, w)
+    shapes = f" (input shape {tuple(x.shape)}, weight shape {tuple(w.shape)})"
+    stride = pair_arg("conv2d", "stride", stride, None, context=shapes)
+    dilation = pair_arg("conv2d", "dilation", dilation, None, context=shapes)
     if min(stride) < 1 or min(dilation) < 1:
         fail(f"stride and dilation must be >= 1, got stride={stride}, dilation={dilation}")
     if isinstance(padding, str):
@@ -297,7 +199,7 @@ def _check(x, w, b, stride, padding, dilation, groups):
         else:
             fail(f"padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
     else:
-        ph, pw = _pair("padding", padding, x, w)
+        ph, pw = pair_arg("conv2d", "padding", padding, None, context=shapes)
         if ph < 0 or pw < 0:
             fail(f"padding must be >= 0, got padding={(ph, pw)}")
         pad = ((ph, ph), (pw, pw))
@@ -313,8 +215,8 @@ def _check(x, w, b, stride, padding, dilation, groups):
 
 
 def _tensors(x, weight, bias):
-    to_t = lambda t: t if (t is None or isinstance(t, Tensor)) else Tensor(t)  # noqa: E731
-    return to_t(x), to_t(weight), to_t(bias)
+    return (as_tensor("conv2d", x), as_tensor("conv2d", weight, "weight"),
+            as_tensor("conv2d", bias, "bias"))
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -323,14 +225,14 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     Shape: x (N, C, H, W), weight (O, C/groups, KH, KW), bias (O,) or None  ->  (N, O, OH, OW)
     with OH = floor((H + 2*ph - dh*(KH-1) - 1)/sh) + 1 (OW likewise).  ``stride``, ``padding``,
     ``dilation`` are ints or (h, w) pairs; ``padding`` may also be 'valid' (0) or 'same'.
-    A 1x1 kernel with padding 0 and groups 1 takes the ``Conv2d1x1`` path (a matrix multiply
-    over channels); everything else goes through im2col (``Conv2dIm2col``).
+    A 1x1 kernel with padding 0 and groups 1 takes the ``Conv2d1x1Fn`` path (a matrix multiply
+    over channels); everything else goes through im2col (``Conv2dIm2colFn``).
     """
     x, weight, bias = _tensors(x, weight, bias)
     stride, pad, dilation = _check(x, weight, bias, stride, padding, dilation, groups)
     if weight.shape[2:] == (1, 1) and pad == ((0, 0), (0, 0)) and groups == 1:
-        return Conv2d1x1.apply(x, weight, bias, stride=stride)     # dilation: no gaps in 1x1
-    return Conv2dIm2col.apply(x, weight, bias, stride=stride, padding=pad, dilation=dilation,
+        return Conv2d1x1Fn.apply(x, weight, bias, stride=stride)     # dilation: no gaps in 1x1
+    return Conv2dIm2colFn.apply(x, weight, bias, stride=stride, padding=pad, dilation=dilation,
                               groups=int(groups))
 
 
@@ -338,5 +240,5 @@ def conv2d_general(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     """``conv2d`` forced through im2col, even for 1x1 kernels (tests and benchmarks)."""
     x, weight, bias = _tensors(x, weight, bias)
     stride, pad, dilation = _check(x, weight, bias, stride, padding, dilation, groups)
-    return Conv2dIm2col.apply(x, weight, bias, stride=stride, padding=pad, dilation=dilation,
+    return Conv2dIm2colFn.apply(x, weight, bias, stride=stride, padding=pad, dilation=dilation,
                               groups=int(groups))

@@ -42,7 +42,7 @@ def _class_weight(op, weight, C):
     return w
 
 
-class NLLLoss(Function):
+class NLLLossFn(Function):
     """Picks -w[t] logp[n, t] with t = target[n] (and, for (N, C, H, W) inputs, at every
     pixel); targets equal to ``ignore_index`` contribute 0.  The mean divides by the total
     weight sum_n w[target[n]] of the targets kept (their count when there is no weight), so
@@ -84,7 +84,7 @@ def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean")
     _check_reduction("nll_loss", reduction)
     t = _targets("nll_loss", input, target, ignore_index)
     w = _class_weight("nll_loss", weight, input.shape[1])
-    return NLLLoss.apply(input, t, w, ignore_index=ignore_index, reduction=reduction)
+    return NLLLossFn.apply(input, t, w, ignore_index=ignore_index, reduction=reduction)
 
 
 def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="mean",
@@ -132,7 +132,7 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
     return nll * (1.0 - label_smoothing) + smooth * (label_smoothing / C)
 
 
-class MSELoss(Function):
+class MSELossFn(Function):
     @staticmethod
     def forward(ctx, x, y, reduction):
         diff = x - y
@@ -156,4 +156,4 @@ def mse_loss(input, target, reduction="mean"):
     if np.shape(input.data) != np.shape(target.data if isinstance(target, Tensor) else target):
         raise ValueError(f"mse_loss: input shape {input.shape} and target shape "
                          f"{np.shape(target.data if isinstance(target, Tensor) else target)} differ")
-    return MSELoss.apply(input, target, reduction=reduction)
+    return MSELossFn.apply(input, target, reduction=reduction)

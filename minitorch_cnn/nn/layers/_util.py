@@ -1,26 +1,6 @@
 """Argument and input checks shared by the layers: errors name the layer as its repr shows it."""
-import numpy as np
-
 from ...tensor import Tensor
-
-
-def int_arg(layer, name, v, minimum=1):
-    """An int >= ``minimum`` (None: any int; bools refused), else an error naming the layer."""
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise TypeError(f"{layer}: {name} must be an int, got {v!r}")
-    if minimum is not None and v < minimum:
-        raise ValueError(f"{layer}: {name} must be >= {minimum}, got {v}")
-    return int(v)
-
-
-def pair_arg(layer, name, v, minimum=1):
-    """An int or a pair of ints -> a pair of ints, each >= ``minimum``."""
-    if isinstance(v, (tuple, list)):
-        if len(v) != 2:
-            raise ValueError(f"{layer}: {name} must be an int or a pair, got {v!r}")
-        return tuple(int_arg(layer, name, a, minimum) for a in v)
-    a = int_arg(layer, name, v, minimum)
-    return (a, a)
+from .._args import int_arg, pair_arg  # noqa: F401  (the one parser, re-used by the layers)
 
 
 def check_tensor(layer, x, weight=None):

@@ -1,9 +1,10 @@
 """Conv2d: a bank of learned KH x KW filters slid over an NCHW image.
 
-Notation: N batch, C = in_channels, O = out_channels, (KH, KW) kernel, (SH, SW) stride,
-(PH, PW) padding, (DH, DW) dilation, G groups.  The weight is (O, C/G, KH, KW), PyTorch's layout;
-the arithmetic (im2col, and the 1x1 path that is a plain matrix multiply over channels) lives in
-``nn.functional.conv2d``; this module owns the parameters, their initialisation and the checks.
+Notation (``nn/functional/__init__.py``): N batch, C = in_channels, O = out_channels, (KH, KW)
+kernel, (sh, sw) stride, (ph, pw) padding, (dh, dw) dilation, G groups.  The weight is
+(O, C/G, KH, KW), PyTorch's layout; the arithmetic (im2col, and the 1x1 path that is a plain
+matrix multiply over channels) and the input checks live in ``nn.functional.conv2d``; this
+module owns the parameters, their initialisation and its own arguments.
 """
 import numpy as np
 
@@ -34,7 +35,7 @@ class Conv2d(Module):
     Shape:
         - Input: (N, C, H, W) or unbatched (C, H, W)
         - Output: (N, O, OH, OW) or (O, OH, OW), where
-          OH = floor((H + 2*PH - DH*(KH - 1) - 1) / SH) + 1, and likewise OW.
+          OH = floor((H + 2*ph - dh*(KH - 1) - 1) / sh) + 1, and likewise OW.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
@@ -72,7 +73,7 @@ class Conv2d(Module):
         init.default_weight_and_bias_(self.weight, self.bias)
 
     def forward(self, x):
-        check_tensor(self, x, self.weight)
+        check_tensor(self, x)                     # dtypes: checked by the functional op
         if x.ndim not in (3, 4) or x.shape[-3] != self.in_channels:
             raise ValueError(f"{self!r}: expected input (N, {self.in_channels}, H, W) or "
                              f"({self.in_channels}, H, W), got shape {tuple(x.shape)}")

@@ -44,7 +44,7 @@ class Linear(Module):
         init.default_weight_and_bias_(self.weight, self.bias)
 
     def forward(self, x):
-        check_tensor(self, x, self.weight)
+        check_tensor(self, x)                     # dtypes: checked by the functional op
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"{self!r}: expected input with last dim {self.in_features}, got "
                              f"shape {tuple(x.shape)}")

@@ -15,7 +15,31 @@ def _check_4d(layer, x):
                          f"{tuple(x.shape)}")
 
 
-class MaxPool2d(Module):
+class _Pool2d(Module):
+    """What MaxPool2d and AvgPool2d share: the (kernel_size, stride, padding) arguments, checked
+    at construction and stored as given (an int stays an int, as torch's repr shows), and a
+    forward that calls ``_pool`` (the functional op) on batched or unbatched input."""
+
+    _pool = None
+
+    def __init__(self, kernel_size, stride, padding):
+        super().__init__()
+        name = type(self).__name__
+        pair_arg(name, "kernel_size", kernel_size)
+        if stride is not None:
+            pair_arg(name, "stride", stride)
+        pair_arg(name, "padding", padding, 0)
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+
+    def forward(self, x):
+        _check_4d(self, x)
+        pool = type(self)._pool
+        return batched(lambda x4: pool(x4, self.kernel_size, self.stride, self.padding), x)
+
+
+class MaxPool2d(_Pool2d):
     """Maximum over each KH x KW window; padding is -inf so it never wins.
 
     Args:
@@ -27,39 +51,27 @@ class MaxPool2d(Module):
 
     Shape:
         - Input: (N, C, H, W) or (C, H, W)
-        - Output: (N, C, OH, OW), OH = floor((H + 2*PH - KH) / SH) + 1, likewise OW.
+        - Output: (N, C, OH, OW), OH = floor((H + 2*ph - KH) / sh) + 1, likewise OW.
     """
+
+    _pool = staticmethod(F.max_pool2d)
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
                  ceil_mode=False):
-        super().__init__()
-        name = "MaxPool2d"
-        pair_arg(name, "kernel_size", kernel_size)
-        if stride is not None:
-            pair_arg(name, "stride", stride)
-        pair_arg(name, "padding", padding, 0)
+        super().__init__(kernel_size, stride, padding)
         if dilation not in (1, (1, 1)) or return_indices or ceil_mode:
-            raise ValueError(f"{name}: dilation != 1, return_indices=True and ceil_mode=True "
+            raise ValueError(f"MaxPool2d: dilation != 1, return_indices=True and ceil_mode=True "
                              f"are not supported (got dilation={dilation!r}, return_indices="
                              f"{return_indices!r}, ceil_mode={ceil_mode!r})")
-        # stored as given (an int stays an int), which is what torch's repr shows
-        self.kernel_size = kernel_size
-        self.stride = kernel_size if stride is None else stride
-        self.padding = padding
         self.dilation = dilation
         self.ceil_mode = ceil_mode
-
-    def forward(self, x):
-        _check_4d(self, x)
-        return batched(lambda x4: F.max_pool2d(x4, self.kernel_size, self.stride,
-                                               self.padding), x)
 
     def extra_repr(self):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
 
-class AvgPool2d(Module):
+class AvgPool2d(_Pool2d):
     """Mean over each KH x KW window; zero padding counts in the mean (torch's default,
     count_include_pad=True).
 
@@ -70,24 +82,13 @@ class AvgPool2d(Module):
 
     Shape:
         - Input: (N, C, H, W) or (C, H, W)
-        - Output: (N, C, OH, OW), OH = floor((H + 2*PH - KH) / SH) + 1, likewise OW.
+        - Output: (N, C, OH, OW), OH = floor((H + 2*ph - KH) / sh) + 1, likewise OW.
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0):
-        super().__init__()
-        name = "AvgPool2d"
-        pair_arg(name, "kernel_size", kernel_size)
-        if stride is not None:
-            pair_arg(name, "stride", stride)
-        pair_arg(name, "padding", padding, 0)
-        self.kernel_size = kernel_size
-        self.stride = kernel_size if stride is None else stride
-        self.padding = padding
+    _pool = staticmethod(F.avg_pool2d)
 
-    def forward(self, x):
-        _check_4d(self, x)
-        return batched(lambda x4: F.avg_pool2d(x4, self.kernel_size, self.stride,
-                                               self.padding), x)
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__(kernel_size, stride, padding)
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"

@@ -1,0 +1,11 @@
+"""Array kernels beneath the maths: numpy arrays in, numpy arrays out, no autograd.
+
+Each ``Function`` in ``nn/functional`` states its forward and backward in terms of these; the
+speed tricks live here, each with its reason in a line (what they buy, measured, and the command
+that measures it: docs/performance.md).
+
+conv.py        pad, im2col, col2im
+pooling.py     max_pool_forward/backward, avg_pool_forward/backward, the adaptive bins
+batchnorm.py   batch_norm_forward/backward
+work.py        batch_pieces: the one place that decides how a kernel's work is split
+"""

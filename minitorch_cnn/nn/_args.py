@@ -1,0 +1,48 @@
+"""The argument parsers of ``nn``: one int parser, one int-or-pair parser, one tensor coercion.
+
+Functional ops and layers both use these, so "kernel_size=3" and "kernel_size=(3, 3)" mean the
+same everywhere and every error names the op or layer (``where``) that received the argument.
+"""
+import numpy as np
+
+from ..tensor import Tensor
+
+
+def _is_int(v):
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)   # True is not a size
+
+
+def int_arg(where, name, v, minimum=1):
+    """An int >= ``minimum`` (None: any int), else an error naming ``where``."""
+    if not _is_int(v):
+        raise TypeError(f"{where}: {name} must be an int, got {v!r}")
+    if minimum is not None and v < minimum:
+        raise ValueError(f"{where}: {name} must be >= {minimum}, got {v}")
+    return int(v)
+
+
+def pair_arg(where, name, v, minimum=1, context=""):
+    """An int or a pair of ints -> a pair of ints (torch's ``_pair``), each >= ``minimum``
+    (None: any int; functional ops pass None and check ranges with their own messages).
+
+    ``context`` is appended to the message (e.g. the input and weight shapes)."""
+    if _is_int(v):
+        pair = (int(v), int(v))
+    elif isinstance(v, (tuple, list)) and len(v) == 2 and all(_is_int(a) for a in v):
+        pair = (int(v[0]), int(v[1]))
+    elif isinstance(v, (tuple, list)) and len(v) != 2:
+        raise ValueError(f"{where}: {name} must be an int or a pair, got {v!r}{context}")
+    else:
+        raise TypeError(f"{where}: {name} must be an int or a pair of ints, got {v!r}{context}")
+    if minimum is not None and min(pair) < minimum:
+        raise ValueError(f"{where}: {name} must be >= {minimum}, got {v!r}{context}")
+    return pair
+
+
+def as_tensor(where, x, name="input"):
+    """A Tensor as it is; a numpy array wrapped (no copy); anything else a TypeError."""
+    if x is None or isinstance(x, Tensor):
+        return x
+    if isinstance(x, np.ndarray):
+        return Tensor(x)
+    raise TypeError(f"{where}: {name} must be a Tensor, got {type(x).__name__}")
