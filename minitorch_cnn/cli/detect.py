@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from ..convert import fc_to_conv
@@ -33,6 +33,7 @@ from ..detect import NUM_CLASSES, STRIDE, WINDOW, BACKGROUND, MAX_PIXELS, class_
 from ..fileio import atomic_open, atomic_write_text
 from .images import load_gray  # noqa: F401  (part of this module's API: detect.load_gray)
 from .checks import output_file, positive_float, positive_int
+from .plot import font as plot_font
 from .train import load_model_checkpoint
 
 DEFAULT_CHECKPOINT = (Path(__file__).resolve().parents[2] / "checkpoints"
@@ -41,9 +42,6 @@ COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 13
            (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212)]
 
 
-FONT_FILES = ("DejaVuSans-Bold.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
-              "LiberationSans-Bold.ttf",
-              "/usr/share/fonts/truetype/liberation2/LiberationSans-Bold.ttf")
 SEED_MAX = 2 ** 32 - 1                    # numpy's seeds are unsigned 32-bit words
 
 
@@ -97,17 +95,8 @@ def _scaled_shape(shape, s):
 
 # ------------------------------------------------------------------------------ pictures
 def font(size):
-    """A scalable font of ``size`` px: DejaVu/Liberation if installed, else Pillow's own
-    (scalable since Pillow 10.1), else its fixed bitmap font."""
-    for name in FONT_FILES:
-        try:
-            return ImageFont.truetype(name, size)
-        except OSError:
-            continue
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:                        # Pillow < 10.1
-        return ImageFont.load_default()
+    """The labels' font: bold, scalable, ``size`` px (``cli.plot.font``)."""
+    return plot_font(size, bold=True)
 
 
 def heat_colours(v):

@@ -13,14 +13,18 @@ from ..fileio import atomic_open
 
 COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
 LIGHT = [(150, 185, 225), (255, 187, 120), (152, 223, 138), (255, 152, 150)]
-_FONTS = ("DejaVuSans.ttf", "LiberationSans-Regular.ttf", "Arial.ttf")
+_FONTS = {False: ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+                  "LiberationSans-Regular.ttf", "Arial.ttf"),
+          True: ("DejaVuSans-Bold.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+                 "LiberationSans-Bold.ttf",
+                 "/usr/share/fonts/truetype/liberation2/LiberationSans-Bold.ttf")}
 
 
-def font(size=14):
+def font(size=14, bold=False):
     """A scalable font of ``size`` pixels: DejaVu Sans (Debian's fonts-dejavu-core) or another
     common TrueType font, else Pillow's own scalable default (Pillow >= 10.1); only a Pillow
     older than that falls back to its small fixed bitmap font."""
-    for name in _FONTS:
+    for name in _FONTS[bool(bold)]:
         try:
             return ImageFont.truetype(name, size)
         except OSError:
