@@ -155,13 +155,19 @@ def unbroadcast(grad, shape):
     return grad
 
 
-def topological_order(root):
+class GraphFreedError(RuntimeError):
+    """The graph's links were dropped by an earlier backward (without ``retain_graph``)."""
+
+
+def topological_order(root, every_input=False):
     """Tensors of ``root``'s graph, every tensor after all of its inputs.
 
     Depth-first search with an explicit stack: a tensor is pushed to be expanded (possibly more
     than once, if two users reach it before it is expanded; the ``seen`` set makes the extra
     pushes no-ops) and, when expanded, once more (``done=True``) to be emitted after its inputs.
-    Linear in the graph size, and no recursion, so a chain of any length works.
+    Linear in the graph size, and no recursion, so a chain of any length works.  Backward
+    follows only the inputs that need a gradient; ``every_input=True`` follows every tensor
+    input, first input expanded first (a picture of the graph shows the images and labels too).
     """
     order, seen = [], set()
     stack = [(root, False)]
@@ -178,12 +184,16 @@ def topological_order(root):
         if ctx is not None:
             parents = getattr(ctx, "parents", None)
             if parents is None:
-                raise RuntimeError(
+                raise GraphFreedError(
                     "backward: trying to backward through the graph a second time (its saved "
                     "arrays were freed by the first backward); pass retain_graph=True to the "
                     "first call if you need to backward twice")
-            for p, need in zip(parents, ctx.needs_input_grad):
-                if need and id(p) not in seen:
+            if every_input:
+                nxt = [p for p in reversed(parents) if isinstance(p, Tensor)]
+            else:
+                nxt = [p for p, need in zip(parents, ctx.needs_input_grad) if need]
+            for p in nxt:
+                if id(p) not in seen:
                     stack.append((p, False))
     return order
 

@@ -21,6 +21,7 @@ import os
 import shutil
 
 from .fileio import atomic_write_bytes, atomic_write_text
+from .autograd import GraphFreedError, topological_order
 from .tensor import Tensor
 
 
@@ -35,32 +36,16 @@ def _describe(t):
 
 
 def _graph_order(root):
-    """Tensors of ``root``'s graph, inputs before their users -- iteratively, like
-    ``autograd.topological_order``, but following *every* tensor input (also those that need no
-    gradient), since a picture should show the image and the labels too."""
-    order, seen = [], set()
-    stack = [(root, False)]
-    while stack:
-        t, done = stack.pop()
-        if done:
-            order.append(t)
-            continue
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        stack.append((t, True))
-        ctx = t._ctx
-        if ctx is not None:
-            parents = getattr(ctx, "parents", None)
-            if parents is None:
-                raise ValueError(
-                    "viz: this graph was freed by backward() (each node drops its links once "
-                    "its gradient is passed on); call to_dot/draw before backward, or use "
-                    "backward(retain_graph=True)")
-            for p in reversed(parents):           # reversed: the first input is expanded first
-                if isinstance(p, Tensor) and id(p) not in seen:
-                    stack.append((p, False))
-    return order
+    """Tensors of ``root``'s graph, inputs before their users: ``autograd.topological_order``
+    following *every* tensor input (also those that need no gradient), since a picture should
+    show the image and the labels too."""
+    try:
+        return topological_order(root, every_input=True)
+    except GraphFreedError:
+        raise ValueError(
+            "viz: this graph was freed by backward() (each node drops its links once its "
+            "gradient is passed on); call to_dot/draw before backward, or use "
+            "backward(retain_graph=True)") from None
 
 
 def to_dot(tensor, params=None, name="graph"):
