@@ -207,3 +207,14 @@ def test_cosine_oracle_formula():
         sched.step()
         assert opt.param_groups[0]["lr"] == pytest.approx(0.05 * (1 + math.cos(math.pi * k / 8)),
                                                           abs=1e-12)
+
+
+def test_prediction_refuses_a_picture_with_a_nan_pixel():
+    """A float TIFF can carry NaN; prediction used to go on and print a digit for it."""
+    from minitorch_cnn.cli.predict import prepare_image
+    gray = np.zeros((28, 28), np.float32)
+    gray[10:18, 12:15] = 1.0
+    prepare_image(gray)                                   # a fine picture passes
+    gray[0, 0] = np.nan
+    with pytest.raises(SystemExit, match="1 NaN/infinite pixel"):
+        prepare_image(gray)

@@ -24,6 +24,9 @@ from .train import load_model_checkpoint
 
 def prepare_image(gray):
     """(H, W) in [0, 1], any polarity -> (1, 1, 28, 28) float32 normalised like MNIST."""
+    bad = int(gray.size - np.isfinite(gray).sum())
+    if bad:                              # a float TIFF can hold NaN: it would silently win max()
+        raise SystemExit(f"error: the image has {bad} NaN/infinite pixel(s) of {gray.size}")
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     ink = 1.0 - gray if border.mean() > 0.5 else gray.copy()     # make it white on black
     ink = np.clip(ink - np.median(np.concatenate([ink[0], ink[-1]])), 0, None)
