@@ -52,6 +52,15 @@ def _close(ours, theirs, dtype, what):
     np.testing.assert_allclose(ours, theirs, rtol=tol, atol=tol, equal_nan=True, err_msg=what)
 
 
+def _close_with_grad(ours, theirs, x, tx, seed, what):
+    """Values, then the gradients of one random upstream gradient, in float64."""
+    _close(ours.data, theirs, np.float64, what)
+    g = np.random.default_rng(seed + 1).standard_normal(ours.shape)
+    ours.backward(g)
+    theirs.backward(torch.tensor(g))
+    _close(x.grad, tx.grad, np.float64, what + " grad")
+
+
 # ------------------------------------------------------------------------------ element-wise
 def _operand(kind, dtype, shape, rng):
     """One operand in both frameworks: a tensor (dims or 0-d) or a Python number."""
@@ -155,11 +164,7 @@ def test_reductions_every_dim_and_keepdim(n):
             ours, theirs = _run(lambda: ours_fn(x, dim, keep)), _run(lambda: torch_fn(tx, dim, keep))
             if not _same_outcome(ours, theirs, what):
                 continue
-            _close(ours[0].data, theirs[0], np.float64, what)
-            g = np.random.default_rng(seed + 1).standard_normal(ours[0].shape)
-            ours[0].backward(g)
-            theirs[0].backward(torch.tensor(g))
-            _close(x.grad, tx.grad, np.float64, what + " grad")
+            _close_with_grad(ours[0], theirs[0], x, tx, seed, what)
         if dim is not None and not isinstance(dim, int):
             return
         for name in ARG_REDUCTIONS:
@@ -242,11 +247,7 @@ def test_indexing_mixed_basic_and_advanced(n):
         ours, theirs = _run(lambda: x[idx]), _run(lambda: tx[_torch_index(idx)])
         if not _same_outcome(ours, theirs, what):
             return
-        _close(ours[0].data, theirs[0], np.float64, what)
-        g = np.random.default_rng(seed + 1).standard_normal(ours[0].shape)
-        ours[0].backward(g)
-        theirs[0].backward(torch.tensor(g))
-        _close(x.grad, tx.grad, np.float64, what + " grad")
+        _close_with_grad(ours[0], theirs[0], x, tx, seed, what)
     check()
 
 
