@@ -72,17 +72,24 @@ def outcome(fn, path):
         tracemalloc.stop()
 
 
+def own_error_or_load(fn, path, error):
+    """``fn(path)`` within the memory bound: the result, or else an exception that is exactly
+    the module's ``error`` and names the file (asserted)."""
+    result, peak = outcome(fn, path)
+    assert peak < MEMORY_BOUND, f"{peak} bytes"
+    if isinstance(result, Exception):
+        assert type(result) is error, repr(result)
+        assert str(path) in str(result), str(result)
+    return result
+
+
 def check_checkpoint(tmp_path, data, exact):
     """``exact``: the mutation leaves the content intact if it loads at all (byte damage);
     otherwise (a rebuilt zip) any value may come back."""
     path = tmp_path / "fuzzed.npz"
     path.write_bytes(data)
-    result, peak = outcome(mt.load, path)
-    assert peak < MEMORY_BOUND, f"{peak} bytes"
-    if isinstance(result, Exception):
-        assert type(result) is CheckpointError, repr(result)
-        assert str(path) in str(result), str(result)
-    elif exact:
+    result = own_error_or_load(mt.load, path, CheckpointError)
+    if exact and not isinstance(result, Exception):
         assert same(ORIGINAL, result), result
 
 
@@ -235,12 +242,8 @@ def _idx_case(tmp_path, content, gz, cut):
         data = data[:cut % (len(data) + 1)]
     path = tmp_path / "fuzzed-idx-ubyte"
     path.write_bytes(data)
-    result, peak = outcome(idx.read_idx, path)
-    assert peak < MEMORY_BOUND, f"{peak} bytes"
-    if isinstance(result, Exception):
-        assert type(result) is ValueError, repr(result)
-        assert str(path) in str(result), str(result)
-    else:                           # a correct load: exactly what the (intact) header promises
+    result = own_error_or_load(idx.read_idx, path, ValueError)
+    if not isinstance(result, Exception):   # a correct load: what the (intact) header promises
         content = content if gz else data        # a cut raw file is what was read
         ndim = content[3]
         dims = tuple(np.frombuffer(content[4:4 + 4 * ndim], ">u4"))
@@ -262,3 +265,15 @@ def test_mutated_idx_files(tmp_path, content, gz, cut):
 @given(content=idx_mutation, gz=st.booleans(), cut=st.none() | st.integers(0, 200))
 def test_mutated_idx_files_long(tmp_path, content, gz, cut):
     _idx_case(tmp_path, content, gz, cut)
+
+
+def test_an_empty_idx_whose_other_dims_overflow_numpy_names_the_file(tmp_path):
+    """Found by the long fuzz run: dims (0, 0, 6, 1e9, 1.5e9) promise 0 bytes, but numpy
+    cannot even shape an empty array like that ("array is too big", naming nothing)."""
+    content = b"\x00\x00\x08\x05" + np.array([0, 0, 6, 1_018_356_183, 1_509_519_654],
+                                             ">u4").tobytes()
+    path = tmp_path / "empty-but-huge-idx-ubyte"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match="beyond any array's size") as e:
+        idx.read_idx(path)
+    assert str(path) in str(e.value)

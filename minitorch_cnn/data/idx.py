@@ -139,7 +139,9 @@ def parse_idx(content, name="<bytes>"):
         fail(f"{ndim} dimensions; numpy arrays have at most 64")
 
     dtype = IDX_DTYPES[code]
-    expected = math.prod(dims) * dtype.itemsize          # prod(()) == 1: a 0-d scalar
+    if math.prod(d for d in dims if d) * dtype.itemsize >= 2 ** 63:   # numpy's size limit,
+        fail(f"dimensions {' x '.join(map(str, dims))} are beyond any array's size")  # even if
+    expected = math.prod(dims) * dtype.itemsize          # a zero dim makes it empty; prod(())==1
     got = len(content) - header_len
     if got != expected:
         shape = " x ".join(map(str, dims)) or "scalar"
