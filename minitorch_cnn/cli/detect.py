@@ -32,7 +32,7 @@ from ..detect import NUM_CLASSES, STRIDE, WINDOW, BACKGROUND, MAX_PIXELS, class_
     pyramid_sizes, tile_count
 from ..fileio import atomic_open, atomic_write_text
 from .images import load_gray  # noqa: F401  (part of this module's API: detect.load_gray)
-from .checks import output_file, positive_float, positive_int
+from .checks import cli_message, output_file, positive_float, positive_int, seed
 from .plot import font as plot_font
 from .train import load_model_checkpoint
 
@@ -42,7 +42,6 @@ COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 13
            (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212)]
 
 
-SEED_MAX = 2 ** 32 - 1                    # numpy's seeds are unsigned 32-bit words
 
 
 def to_mnist_ink(gray):
@@ -230,7 +229,7 @@ def _test_set(data_dir):
     try:
         return MNIST(root=data_dir, train=False)
     except (OSError, RuntimeError, ValueError) as e:
-        raise SystemExit(f"error: {e}")
+        raise SystemExit(f"error: {cli_message(e)}")
 
 
 def _scores(tp, n_det, n_true):
@@ -277,17 +276,6 @@ def demo_pages(conv, pages=100, seed=0, threshold=0.5, nms_iou=0.2, min_size=Non
                 nms_iou=nms_iou, seed=seed, min_size=min_size, max_size=max_size), first
 
 
-def seed_type(text):
-    """An argparse type: an integer seed in [0, 2**32 - 1] (numpy's range)."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
-    if not 0 <= v <= SEED_MAX:
-        raise argparse.ArgumentTypeError(f"must lie in [0, 2**32 - 1], got {v}")
-    return v
-
-
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows "(default: X)" once, only for options that have a default value to show."""
 
@@ -326,7 +314,7 @@ def build_parser():
                    help="how many canvases --demo canvases generates")
     p.add_argument("--pages", type=positive_int, default=100,
                    help="how many pages --demo pages generates")
-    p.add_argument("--seed", type=seed_type, default=0,
+    p.add_argument("--seed", type=seed, default=0,
                    help="seed of the demo's canvases or pages, in [0, 2**32 - 1]")
     p.add_argument("--data-dir", default=None, help="folder with the MNIST files (--demo)")
     return p
