@@ -334,9 +334,9 @@ def tensor(data, requires_grad=False, dtype=None):
     float32; a float ndarray keeps its dtype.  ``from_numpy`` shares the array instead."""
     if isinstance(data, Tensor):
         data = data.data
-    return Tensor(np.array(data, dtype=dtype, copy=True) if dtype is not None else
-                  _as_array(np.array(data, copy=True) if isinstance(data, np.ndarray) else data),
-                  requires_grad=requires_grad)
+    if isinstance(data, np.ndarray):
+        data = data.copy()
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
 def from_numpy(array):
