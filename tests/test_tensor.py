@@ -326,3 +326,10 @@ def test_dims_out_of_range_raise_and_zero_d_accepts_0_and_minus_1():
     assert s.argmax(0).item() == 0 and s.squeeze(0).shape == () and s.transpose(0, 0).shape == ()
     assert s.unsqueeze(-1).shape == (1,) and s.sum(0).item() == 3
     assert x.sum(dim=()).item() == 6 and x.mean(dim=()).shape == ()     # () = all dims
+
+
+def test_complex_data_is_refused_with_or_without_a_dtype():
+    """numpy casts complex to float with only a warning, dropping the imaginary part."""
+    for kw in ({}, {"dtype": np.float32}):
+        with pytest.raises(TypeError, match="complex"):
+            mt.tensor(np.array([1 + 2j]), **kw)
