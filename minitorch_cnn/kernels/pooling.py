@@ -60,7 +60,7 @@ def running_max(flat, k, shift, shape, strides):
 
 
 def scatter_back(g, arg, k, shift, strides, size, overlap):
-    """Adjoint of ``_running_max``: a zero flat array of ``size`` numbers where each g is sent
+    """Adjoint of ``running_max``: a zero flat array of ``size`` numbers where each g is sent
     to the element of view t = arg that won; views overlap when stride < kernel (one input may
     win for several outputs), and then the contributions are added.
 

@@ -3,17 +3,8 @@ finite, exact results: never exponentiate a large positive number."""
 import numpy as np
 
 from ..autograd import Function
-from .dtypes import dim_index
+from .dtypes import dim_index, require_float
 from .math import as_float
-
-
-def _floating(x, op):
-    """Refuse integer input, as torch does for ops that have no integer kernel."""
-    dt = getattr(x, "dtype", None)
-    if dt is None or dt.kind != "f":
-        raise TypeError(f"{op}: expected a floating-point tensor, got dtype {dt} "
-                        f"(convert it with .float())")
-    return x
 
 
 class ReLUFn(Function):
@@ -120,7 +111,7 @@ def relu(x):
 
 
 def leaky_relu(x, negative_slope=0.01):
-    return LeakyReLUFn.apply(_floating(x, "leaky_relu"), negative_slope)
+    return LeakyReLUFn.apply(require_float(x, "leaky_relu"), negative_slope)
 
 
 def sigmoid(x):
@@ -134,7 +125,7 @@ def tanh(x):
 def _dim(x, dim, op):
     if dim is None:
         raise TypeError(f"{op}: pass dim explicitly (e.g. dim=1 for (N, classes) logits)")
-    _floating(x, op)
+    require_float(x, op)
     return dim_index(dim, x.ndim, op)
 
 

@@ -105,3 +105,12 @@ def dim_index(dim, ndim, op, new=False):
         raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dims "
                          f"(expected a dim in [{-n}, {n - 1}])")
     return int(dim) % n
+
+
+def require_float(x, op):
+    """``x`` itself, or a TypeError: ops without an integer kernel refuse integers, as torch."""
+    dt = getattr(x, "dtype", None)
+    if dt is None or dt.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point tensor, got dtype {dt} (torch "
+                        f"refuses it too; convert with .float())")
+    return x

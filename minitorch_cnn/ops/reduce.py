@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import autograd
 from ..autograd import Function
-from .dtypes import dim_index
+from .dtypes import dim_index, require_float
 
 # what torch.max(x, dim) / torch.min(x, dim) return: a pair with named fields
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
@@ -143,25 +143,19 @@ class TakeAlong(Function):
         return gx
 
 
-def _float_only(x, op):
-    if x.dtype.kind != "f":
-        raise TypeError(f"{op}: expected a floating-point tensor, got dtype {x.dtype} (torch "
-                        f"refuses it too; convert with .float())")
-
-
 def sum(x, dim=None, keepdim=False):
     return Sum.apply(x, axes=_axes(dim, x.ndim, "sum"), keepdim=keepdim)
 
 
 def mean(x, dim=None, keepdim=False):
-    _float_only(x, "mean")
+    require_float(x, "mean")
     return Mean.apply(x, axes=_axes(dim, x.ndim, "mean"), keepdim=keepdim)
 
 
 def var(x, dim=None, unbiased=True, keepdim=False):
     """Variance over ``dim``; torch's argument order (dim, unbiased, keepdim): ``unbiased``
     divides by n - 1, else by n."""
-    _float_only(x, "var")
+    require_float(x, "var")
     return Var.apply(x, axes=_axes(dim, x.ndim, "var"), keepdim=keepdim,
                      unbiased=bool(unbiased))
 
