@@ -4,11 +4,11 @@
 
 Prints, for the checkpoint (default: the shipped 11-class model):
 
-  pages      precision / recall on generated scanned pages (``detect.make_page``: light paper, a
+  pages      precision / recall on generated scanned pages (``detection.make_page``: light paper, a
              brightness gradient, noise, JPEG; 5-10 held-out TEST digits of 24-110 px in dark
              ink), through the whole pipeline (normalisation, pyramid ``--min-size`` ..
              ``--max-size``, tiles, one NMS);
-  ruled      ruled pages (``detect.rule_page``: exercise-book lines and a margin line) with no
+  ruled      ruled pages (``detection.rule_page``: exercise-book lines and a margin line) with no
              digits (false detections per page) and with digits (precision / recall);
   canvases   the same on 140 x 140 canvases of 2-5 test digits of 28 px (one pass, scale 1);
   sparse     single test digits (28 px) on 350 x 350 and 1000 x 1000 black pictures, default
@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from minitorch_cnn.cli import detect as cli                      # noqa: E402
 from minitorch_cnn.data import MNIST                             # noqa: E402
-from minitorch_cnn.detect import make_page, match, rule_page, to_ink   # noqa: E402
+from minitorch_cnn.tools.detection import make_page, match, rule_page, to_ink   # noqa: E402
 
 
 def sparse(conv, test, sizes=(350, 1000), per_size=3, seed=0):

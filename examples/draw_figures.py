@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 import minitorch_cnn as mt
 from minitorch_cnn import nn
 from minitorch_cnn.cli.plot import font
-from minitorch_cnn.fileio import atomic_open
+from minitorch_cnn.io.fileio import atomic_open
 from minitorch_cnn.models import Inception, NaiveInception
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -288,7 +288,7 @@ def fc_as_conv(path, checkpoint=CHECKPOINT):
     """Left: a 60x60 canvas and the 28x28 windows of four output cells (stride 4).  Right: the
     converted detector's output on a real canvas, each cell coloured by its digit."""
     from minitorch_cnn.cli.detect import COLOURS, load_detector
-    from minitorch_cnn.detect import BACKGROUND, class_maps, make_canvas
+    from minitorch_cnn.tools.detection import BACKGROUND, class_maps, make_canvas
 
     size, zoom = 60, 5
     oh = (size - 28) // 4 + 1                               # 9 x 9 output cells

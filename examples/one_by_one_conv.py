@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw
 
 import minitorch_cnn as mt
 from minitorch_cnn import nn
-from minitorch_cnn.fileio import atomic_open
+from minitorch_cnn.io.fileio import atomic_open
 from minitorch_cnn.models import ConvBNReLU, Inception, NaiveInception
 from minitorch_cnn.nn import functional as F
 

@@ -7,7 +7,7 @@
 
 ``--image`` reads any grayscale or colour picture -- a photo or a scan of a page, dark digits on
 light paper, or light digits on black -- and turns it into MNIST-like ink with its local
-background removed (``detect.picture_to_ink``).  ``mt.fc_to_conv(model, (1, 28, 28))`` sees a
+background removed (``detection.picture_to_ink``).  ``mt.fc_to_conv(model, (1, 28, 28))`` sees a
 fixed 28-px window every 4 px, so the picture is rescaled for every digit size from
 ``--min-size`` to ``--max-size`` (input pixels; the default is 16 px to the picture's shorter
 side, the smallest size raised on large pictures so that the whole pyramid stays within 8
@@ -30,7 +30,7 @@ The pictures in docs/images/ come from
     python examples/sliding_window.py --demo pages --pages 1 --seed 3 \\
         --png docs/images/sliding_window_page.png
 
-See minitorch_cnn/detect.py (background class, normalisation, tiles, pyramid, NMS) and
+See minitorch_cnn/tools/detection/ (background class, normalisation, tiles, pyramid, NMS) and
 minitorch_cnn/cli/detect.py.
 """
 import sys

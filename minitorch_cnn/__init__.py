@@ -6,7 +6,7 @@
 """
 from .autograd import Function, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck
-from .memory import keep_freed_memory  # a process-wide malloc setting: called, never at import
+from .kernels.memory import keep_freed_memory  # a process-wide malloc setting: called, never at import
 from .ops import (abs, add, amax, amin, argmax, argmin, cast, cat, clamp, clip, exp, expand, flatten, leaky_relu, log,
                   log_softmax, matmul, max, maximum, mean, min, minimum, mul, div, neg, pad, permute,
                   pow, relu, sub,
@@ -14,13 +14,13 @@ from .ops import (abs, add, amax, amin, argmax, argmin, cast, cat, clamp, clip, 
                   unsqueeze, var, where)
 from .ops import chunk, clone, gather, logsumexp, norm, prod, repeat, split, std
 from . import data, models, nn, optim
-from . import convert
-from . import viz
-from . import onnx                     # mt.onnx.export; imports the onnx package only when called
-from .convert import fc_to_conv
-from .serialization import load, save
-from .safetensors_io import load_safetensors, save_safetensors
-from .summary import Summary, summary
+from . import io, tools
+from .io import onnx                  # mt.onnx.export; imports the onnx package only when called
+from .tools import convert, viz
+from .tools.convert import fc_to_conv
+from .io.serialization import load, save
+from .io.safetensors import load_safetensors, save_safetensors
+from .tools.summary import Summary, summary
 from .tensor import Tensor, arange, from_numpy, ones, ones_like, rand, randn, tensor, zeros, zeros_like
 
 __version__ = "0.1.0"

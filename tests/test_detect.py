@@ -8,10 +8,10 @@ from PIL import Image
 import minitorch_cnn as mt
 from minitorch_cnn.cli import detect as cli
 from minitorch_cnn.data import MNIST, translate
-from minitorch_cnn.detect import (BACKGROUND, NUM_CLASSES, BackgroundMix, class_maps,
+from minitorch_cnn.tools.detection import (BACKGROUND, NUM_CLASSES, BackgroundMix, class_maps,
                                   detections_from_maps, from_ink, iou, make_canvas, match, nms,
                                   to_ink)
-from minitorch_cnn.detect import clutter, zoom_about_centre
+from minitorch_cnn.tools.detection import clutter, zoom_about_centre
 
 CKPT = cli.DEFAULT_CHECKPOINT
 

@@ -9,7 +9,7 @@ from PIL import Image
 import minitorch_cnn as mt
 from minitorch_cnn.cli import detect as cli
 from minitorch_cnn.data import MNIST
-from minitorch_cnn.detect import (BACKGROUND, MAX_PIXELS, NUM_CLASSES, REACH, STRIDE, WINDOW,
+from minitorch_cnn.tools.detection import (BACKGROUND, MAX_PIXELS, NUM_CLASSES, REACH, STRIDE, WINDOW,
                                   class_maps, detections_from_maps, make_page, match,
                                   merge_scales, nms, picture_to_ink, pyramid_sizes, rule_page,
                                   tiled_class_maps, to_ink)

@@ -19,7 +19,7 @@ from minitorch_cnn.data import idx
 
 # duplicate zip members are one of the mutations: zipfile warns when writing them
 pytestmark = pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")
-from minitorch_cnn.serialization import CheckpointError
+from minitorch_cnn.io.serialization import CheckpointError
 
 MEMORY_BOUND = 16 * 2 ** 20           # far above the files here (a few KB), far below a bomb
 FAST, SLOW = 150, 3000
@@ -34,7 +34,7 @@ ORIGINAL = {"model": {"w": np.arange(12, dtype=np.float32).reshape(3, 4),
 
 def _base_bytes():
     """What ``mt.save(ORIGINAL, path)`` writes, built in memory."""
-    from minitorch_cnn.serialization import FORMAT, STRUCTURE, VERSION, _Encoder
+    from minitorch_cnn.io.serialization import FORMAT, STRUCTURE, VERSION, _Encoder
     buf = io.BytesIO()
     enc = _Encoder()
     root = enc.encode(ORIGINAL)

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 import minitorch_cnn as mt
-from minitorch_cnn import serialization
+from minitorch_cnn.io import serialization
 from minitorch_cnn.cli import evaluate as evaluate_cli
 from minitorch_cnn.cli import predict as predict_cli
 from minitorch_cnn.cli import train
 from minitorch_cnn.data import idx
 from minitorch_cnn.data.mnist import REPO_DIR
-from minitorch_cnn.serialization import CheckpointError
+from minitorch_cnn.io.serialization import CheckpointError
 
 MB = 2 ** 20
 

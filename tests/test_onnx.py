@@ -9,7 +9,7 @@ import pytest
 
 import minitorch_cnn as mt
 from minitorch_cnn import nn
-from minitorch_cnn.onnx import OnnxExportError
+from minitorch_cnn.io.onnx import OnnxExportError
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -161,7 +161,7 @@ def test_package_import_does_not_import_optional_extras():
 
 
 def test_export_command_onnx_and_fcn(tmp_path, rng):
-    from minitorch_cnn import export as export_cli
+    from minitorch_cnn.cli import export as export_cli
     from minitorch_cnn.cli.train import ARCH
     model = mt.models.InceptionLite()
     randomise_bn(model, rng)
@@ -182,7 +182,7 @@ def test_export_command_onnx_and_fcn(tmp_path, rng):
 
 
 def test_export_command_safetensors_and_draw(tmp_path):
-    from minitorch_cnn import export as export_cli
+    from minitorch_cnn.cli import export as export_cli
     from minitorch_cnn.cli.train import ARCH
     model = mt.models.InceptionLite()
     ckpt = tmp_path / "model.npz"

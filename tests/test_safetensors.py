@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import minitorch_cnn as mt
-from minitorch_cnn.safetensors_io import SafetensorsError
+from minitorch_cnn.io.safetensors import SafetensorsError
 
 st_numpy = pytest.importorskip("safetensors.numpy")
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import minitorch_cnn as mt
-from minitorch_cnn import serialization
-from minitorch_cnn.serialization import CheckpointError
+from minitorch_cnn.io import serialization
+from minitorch_cnn.io.serialization import CheckpointError
 
 
 def assert_same(a, b, where="obj"):

@@ -3,7 +3,7 @@
     python examples/sliding_window.py --image canvas.png --json dets.json --png boxes.png
     python examples/sliding_window.py --demo --canvases 200 --seed 0 --png demo.png
 
-The picture is read as grayscale and turned into MNIST-like ink by ``detect.picture_to_ink``
+The picture is read as grayscale and turned into MNIST-like ink by ``detection.picture_to_ink``
 (polarity, a local background level, noise floor and ink scale from the picture itself).  The
 11-class model (``--background`` in minitorch_cnn/cli/train.py) is converted by
 ``mt.fc_to_conv(model, (1, 28, 28))`` and run over a pyramid of rescaled copies (digit sizes
@@ -25,12 +25,12 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from ..convert import fc_to_conv
+from ..tools.convert import fc_to_conv
 from ..data import MNIST
-from ..detect import NUM_CLASSES, STRIDE, WINDOW, BACKGROUND, MAX_PIXELS, class_maps, \
+from ..tools.detection import NUM_CLASSES, STRIDE, WINDOW, BACKGROUND, MAX_PIXELS, class_maps, \
     detect_pyramid, detections_from_maps, make_canvas, make_page, match, picture_to_ink, \
     pyramid_sizes, tile_count
-from ..fileio import atomic_open, atomic_write_text
+from ..io.fileio import atomic_open, atomic_write_text
 from .images import load_gray  # noqa: F401  (part of this module's API: detect.load_gray)
 from .checks import cli_message, output_file, positive_float, positive_int, seed
 from .plot import font as plot_font
@@ -47,7 +47,7 @@ COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 13
 def to_mnist_ink(gray):
     """(H, W) in [0, 1], any polarity -> ink (H, W) in [0, 1]: white digits on a black 0.
 
-    See ``detect.picture_to_ink``; here its ``ValueError`` becomes one ``error:`` line."""
+    See ``detection.picture_to_ink``; here its ``ValueError`` becomes one ``error:`` line."""
     try:
         return picture_to_ink(gray)
     except ValueError as e:
@@ -69,7 +69,7 @@ def detect_image(conv, gray, scale=None, threshold=0.5, nms_iou=0.2, min_size=No
                  max_size=None, tile=512, progress=True):
     """(detections in input pixels, the ink analysed, [(scale, (sx, sy), class maps)]).
 
-    ``scale``: one explicit scale; otherwise the pyramid of ``detect.pyramid_sizes``."""
+    ``scale``: one explicit scale; otherwise the pyramid of ``detection.pyramid_sizes``."""
     ink = to_mnist_ink(gray)
     if scale is not None:
         scales = [float(scale)]
@@ -259,7 +259,7 @@ def demo(conv, canvases=200, seed=0, threshold=0.5, nms_iou=0.2, size=140, data_
 
 def demo_pages(conv, pages=100, seed=0, threshold=0.5, nms_iou=0.2, min_size=None,
                max_size=None, data_dir=None, tile=512):
-    """Precision and recall on generated scanned pages (``detect.make_page``) of held-out test
+    """Precision and recall on generated scanned pages (``detection.make_page``) of held-out test
     digits, through the whole pipeline (normalisation, pyramid, tiles); also the first page."""
     test = _test_set(data_dir)
     rng = np.random.default_rng(seed)

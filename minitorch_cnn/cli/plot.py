@@ -9,7 +9,7 @@ import math
 
 from PIL import Image, ImageDraw, ImageFont
 
-from ..fileio import atomic_open
+from ..io.fileio import atomic_open
 
 COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
 LIGHT = [(150, 185, 225), (255, 187, 120), (152, 223, 138), (255, 152, 150)]

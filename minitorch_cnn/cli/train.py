@@ -16,7 +16,7 @@ epoch ``--out`` receives, each written atomically:
 ``--background`` trains an 11-class model for detection on canvases (examples/sliding_window.py):
 half of every batch becomes "background" windows (label 10: blank canvas, digits cut by the
 window's edge) built on the fly from the batch's own training digits by
-``detect.BackgroundMix``; its digit windows carry their own shifts of up to 3 px, so
+``detection.BackgroundMix``; its digit windows carry their own shifts of up to 3 px, so
 ``--augment`` does not apply.  ``--export FILE`` writes, at the end, the model alone (weights,
 arch, num_classes, metrics; no optimizer state): a small file for ``load_model_checkpoint``;
 a ``FILE.safetensors`` gets the weights alone, for PyTorch (``safetensors.torch.load_file``).
@@ -40,13 +40,13 @@ except ImportError:  # pragma: no cover
 from .. import optim
 from ..autograd import no_grad
 from ..data import KMNIST, MNIST, DataLoader, FashionMNIST, RandomTranslate
-from ..detect import BackgroundMix, MixedLoader
-from ..fileio import atomic_write_text, remove_stale_temps
-from ..memory import keep_freed_memory
+from ..tools.detection import BackgroundMix, MixedLoader
+from ..io.fileio import atomic_write_text, remove_stale_temps
+from ..kernels.memory import keep_freed_memory
 from ..models import InceptionLite
 from ..nn import functional as F
-from ..safetensors_io import _require_safetensors, save_safetensors
-from ..serialization import CheckpointError, load, save
+from ..io.safetensors import _require_safetensors, save_safetensors
+from ..io.serialization import CheckpointError, load, save
 from .checks import (HelpFormatter, cli_message, existing_file, output_file, positive_float,
                      positive_int, seed, writable_folder)
 from .plot import draw_curves

@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..fileio import atomic_write_bytes
+from ..io.fileio import atomic_write_bytes
 from .idx import maybe_gunzip, parse_idx, read_bytes
 from .loader import ArrayDataset
 

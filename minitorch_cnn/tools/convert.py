@@ -58,12 +58,12 @@ import copy
 
 import numpy as np
 
-from .autograd import no_grad
-from .nn import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten,
+from ..autograd import no_grad
+from ..nn import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten,
                  Identity, LeakyReLU, Linear, LogSoftmax, Module, Parameter, ReLU, Sequential,
                  Sigmoid, Softmax, Tanh, evaluating)
-from .nn.functional.pooling import adaptive_output_size
-from .tensor import Tensor
+from ..nn.functional.pooling import adaptive_output_size
+from ..tensor import Tensor
 
 __all__ = ["fc_to_conv"]
 

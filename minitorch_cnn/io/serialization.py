@@ -36,7 +36,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .fileio import atomic_open
-from .tensor import Tensor
+from ..tensor import Tensor
 
 __all__ = ["save", "load", "CheckpointError"]
 

@@ -11,9 +11,9 @@ a forward hook on each module (removed afterwards) recording what it returned.
 """
 import numpy as np
 
-from .autograd import no_grad
-from .nn.module import evaluating
-from .tensor import Tensor
+from ..autograd import no_grad
+from ..nn.module import evaluating
+from ..tensor import Tensor
 
 
 def _own_macs(module, out_shape):

@@ -1,9 +1,9 @@
 """Turn a training checkpoint into a file other tools read: ONNX (the whole graph) or safetensors
 (the weights only).
 
-    python -m minitorch_cnn.export runs/inception_mnist/checkpoint.npz inception.onnx
-    python -m minitorch_cnn.export runs/inception_mnist/checkpoint.npz detector.onnx --fcn
-    python -m minitorch_cnn.export runs/inception_mnist/checkpoint.npz inception.safetensors
+    python -m minitorch_cnn.cli.export runs/inception_mnist/checkpoint.npz inception.onnx
+    python -m minitorch_cnn.cli.export runs/inception_mnist/checkpoint.npz detector.onnx --fcn
+    python -m minitorch_cnn.cli.export runs/inception_mnist/checkpoint.npz inception.safetensors
     minitorch-export ...                                 # the same, as a console script
 
 The checkpoint is a ``checkpoint.npz`` of the training command, or its ``--export`` file.
@@ -13,25 +13,25 @@ any size (output (N, classes, OH, OW): one prediction per 28x28 window, stride 4
 The output's suffix picks the format: ``.onnx`` or ``.safetensors``.  ``--draw GRAPH.svg`` also
 draws the ONNX graph (one box per node, as Netron shows it; needs the graphviz extra and ``dot``):
 
-    python -m minitorch_cnn.export checkpoints/inception_lite_background.npz /tmp/m.onnx \
+    python -m minitorch_cnn.cli.export checkpoints/inception_lite_background.npz /tmp/m.onnx \
         --draw docs/images/inception_onnx.svg
 """
 import argparse
 import sys
 from pathlib import Path
 
-from .cli.checks import output_file
-from .cli.train import load_model_checkpoint
-from .convert import fc_to_conv
-from .fileio import atomic_write_bytes
-from .onnx import export as export_onnx
-from .safetensors_io import save_safetensors
+from .checks import output_file
+from .train import load_model_checkpoint
+from ..tools.convert import fc_to_conv
+from ..io.fileio import atomic_write_bytes
+from ..io.onnx import export as export_onnx
+from ..io.safetensors import save_safetensors
 
 INPUT = (1, 1, 28, 28)                 # what InceptionLite was trained on: (N, C, H, W)
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m minitorch_cnn.export",
+    p = argparse.ArgumentParser(prog="python -m minitorch_cnn.cli.export",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoint", help="checkpoint.npz of a training run (or its --export file)")
     p.add_argument("out", help="the file to write: NAME.onnx or NAME.safetensors")

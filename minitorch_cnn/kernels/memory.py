@@ -25,21 +25,18 @@ _M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 * 1024 * 1024       # the largest glibc accepts on 64-bit (HEAP_MAX_SIZE / 2)
 TRIM_THRESHOLD = 1024 * 1024 * 1024
 
-_applied = False
-_results = {}                   # {setting name: what mallopt returned}, to inspect a partial failure
 _OFF = ("0", "false", "no", "off")
 
 
 def keep_freed_memory():
     """Tune glibc ``malloc`` to keep freed memory for reuse.  Returns True if it was applied.
 
-    Idempotent; the setting lasts until the process ends.  A no-op returning False on other C libraries, or when the environment variable
-    ``MINITORCH_CNN_KEEP_FREED_MEMORY`` is ``0``, ``false``, ``no`` or ``off``.  True means both
-    settings were accepted; which one was refused, if any, is in ``_results``.
+    Calling it again applies the same two settings again (idempotent); they last until the
+    process ends.  A no-op returning False on other C libraries, or when the environment
+    variable ``MINITORCH_CNN_KEEP_FREED_MEMORY`` is ``0``, ``false``, ``no`` or ``off``.  True
+    means glibc accepted both settings (``mallopt`` returns 1 for each).  Nothing is recorded in
+    the module: the state is the allocator's own.
     """
-    global _applied
-    if _applied:
-        return True
     if opted_out():
         return False
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
@@ -50,12 +47,9 @@ def keep_freed_memory():
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    # mallopt returns 1 on success; a threshold it refuses leaves that setting as it was (the
-    # other may still have been applied, hence one result per setting)
-    _results["M_MMAP_THRESHOLD"] = mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-    _results["M_TRIM_THRESHOLD"] = mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
-    _applied = all(r == 1 for r in _results.values())
-    return _applied
+    # mallopt returns 1 on success; a threshold it refuses leaves that setting as it was
+    accepted = [mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD), mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)]
+    return all(r == 1 for r in accepted)
 
 
 def opted_out():

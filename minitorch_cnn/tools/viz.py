@@ -20,9 +20,9 @@ a plain backward frees the graph as it goes.
 import os
 import shutil
 
-from .fileio import atomic_write_bytes, atomic_write_text
-from .autograd import GraphFreedError, topological_order
-from .tensor import Tensor
+from ..io.fileio import atomic_write_bytes, atomic_write_text
+from ..autograd import GraphFreedError, topological_order
+from ..tensor import Tensor
 
 
 def _quote(*lines):

@@ -52,12 +52,12 @@ The ``onnx`` package is imported only inside ``export`` (it is an optional extra
 """
 import numpy as np
 
-from .autograd import is_grad_enabled
+from ..autograd import is_grad_enabled
 from .fileio import atomic_write_bytes
-from .nn.functional import basic, conv, pooling
-from .nn.module import evaluating
-from .ops import activation, arithmetic, math as mmath, shape as mshape
-from .tensor import Tensor
+from ..nn.functional import basic, conv, pooling
+from ..nn.module import evaluating
+from ..ops import activation, arithmetic, math as mmath, shape as mshape
+from ..tensor import Tensor
 
 __all__ = ["export", "OnnxExportError"]
 

@@ -31,7 +31,7 @@ import os
 import numpy as np
 
 from .fileio import atomic_write_bytes
-from .tensor import Tensor
+from ..tensor import Tensor
 
 __all__ = ["save_safetensors", "load_safetensors", "SafetensorsError"]
 
