@@ -19,11 +19,17 @@ def test_rows_from_benchmark_output():
             "56->32 1x1 @14       10.04      7.59    1.32      9.56    1.05    14.90     1.48\n")
     layers = ("op                   shape                ours ms  torch ms  ratio\n"
               "max_pool2d(2)        (128, 56, 14, 14)       7.33     49.35   0.15\n")
-    rows = report.training_rows(train) + report.conv_rows(conv) + report.layer_rows(layers)
-    assert rows[0][1:] == ("180 ms", "120 ms", "1.50x")
-    assert rows[1] == ("conv2d fwd+bwd 1->32 3x3 @28 (bench_conv.py)", "43.5 ms", "30.4 ms",
-                       "1.43x")
-    assert rows[2][3] == "1.05x" and rows[3][3] == "0.15x"
+    epoch = ("                  train s   test s  total s  test acc\n"
+             "minitorch_cnn        80.0      5.0     85.0    0.9812\n"
+             "PyTorch CPU          40.0      3.0     43.0    0.9799\n"
+             "ratio               2.00x    1.67x    1.98x\n")
+    rows = (report.training_rows(train) + report.epoch_rows(epoch) + report.conv_rows(conv)
+            + report.layer_rows(layers))
+    assert rows[0][1:] == ("180 ms", "120 ms", "1.50x", "")
+    assert rows[1][1:] == ("85 s", "43 s", "1.98x", "")
+    assert rows[2] == ("conv2d fwd+bwd 1->32 3x3 @28 (bench_conv.py)", "43.5 ms", "30.4 ms",
+                       "1.43x", "1.53x")
+    assert rows[3][3:] == ("1.05x", "1.32x") and rows[4][3] == "0.15x"
     md = report.table(rows).splitlines()
     assert md[0].startswith("| benchmark") and len(md) == 2 + len(rows)
 
