@@ -293,10 +293,6 @@ def test_heatmap_and_png_are_written_and_show_the_detections(tmp_path, test_digi
 
 
 @needs_ckpt
-@pytest.mark.xfail(strict=True, reason="known defect (issue #12 stays open): a vertical margin "
-                   "line on a page with no digits is read as a column of 1s; horizontal rules "
-                   "are rejected. Retraining with full-ink vertical lines in the background "
-                   "windows did not help (94 vs 97 false 1s on 10 pages)")
 def test_the_shipped_detector_ignores_the_lines_of_an_exercise_book(test_digits):
     """Ruled lines and a margin line on a page with no digits: the normalisation stretches the
     faint lines to full ink (nothing else is ink), and a vertical line then looks like a "1";

@@ -44,12 +44,13 @@ COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 13
 
 
 
-def to_mnist_ink(gray):
+def to_mnist_ink(gray, max_size=None):
     """(H, W) in [0, 1], any polarity -> ink (H, W) in [0, 1]: white digits on a black 0.
 
-    See ``detection.picture_to_ink``; here its ``ValueError`` becomes one ``error:`` line."""
+    See ``detection.picture_to_ink`` (``max_size``: the largest digit looked for, which bounds
+    how short a ruled line may be); here its ``ValueError`` becomes one ``error:`` line."""
     try:
-        return picture_to_ink(gray)
+        return picture_to_ink(gray, max_size=max_size)
     except ValueError as e:
         raise SystemExit(f"error: {e}")
 
@@ -70,7 +71,7 @@ def detect_image(conv, gray, scale=None, threshold=0.5, nms_iou=0.2, min_size=No
     """(detections in input pixels, the ink analysed, [(scale, (sx, sy), class maps)]).
 
     ``scale``: one explicit scale; otherwise the pyramid of ``detection.pyramid_sizes``."""
-    ink = to_mnist_ink(gray)
+    ink = to_mnist_ink(gray, WINDOW / float(scale) if scale is not None else max_size)
     if scale is not None:
         scales = [float(scale)]
     else:
