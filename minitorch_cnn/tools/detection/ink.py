@@ -50,6 +50,15 @@ def _grey_open(grid):
     return filt(filt(grid, np.min), np.max)
 
 
+# ------------------------------------------------------------------------------ ruled lines
+LINE_FRACTION = 0.9                  # a window along a line: at least 90 % of it ink
+                                     # (a column of digits: ~70 %, a stroke is 0.7 of its box)
+MAX_TILT = 0.06                      # lines within about 3.4 degrees of the axes
+LINE_THICKNESS = 6                   # px: what is thicker across than this is never a line
+ALONG = 16                           # px: a line pixel has line pixels on half its row, +-16 px
+LEVEL_ALONG = 64                     # px: a line's level is its mean over +-64 px along it
+
+
 def _line_length(side, max_size=None):
     """The shortest run (px) along a side of ``side`` px that counts as a ruled line: 40 % of the
     side, or 3 times the largest digit size looked for if less, but never under 56 px."""
@@ -57,21 +66,18 @@ def _line_length(side, max_size=None):
     return max(MIN_LINE, int(np.ceil(length)))
 
 
-# ------------------------------------------------------------------------------ ruled lines
-LINE_FRACTION = 0.6                  # a window along a line: at least 60 % of it ink
-MAX_TILT = 0.06                      # lines within about 3.4 degrees of the axes
-LINE_THICKNESS = 6                   # px: what is thicker across than this is never a line
-ALONG = 16                           # px: a line pixel has line pixels on half its row, +-16 px
-LEVEL_ALONG = 64                     # px: a line's level is its mean over +-64 px along it
-
-
-def _window_cover(on, length, frac):
-    """(H, W) bool -> pixels lying in some 1 x ``length`` window along a row of which at least
-    ``frac`` is ``on`` (cumulative sums: O(H W) whatever the length)."""
+def _window_cover(on, length, frac, counted):
+    """(H, W) bool -> pixels lying in some 1 x ``length`` window along a row in which ``on`` is
+    at least ``frac`` of the ``counted`` pixels, these at least half the window (cumulative
+    sums: O(H W) whatever the length)."""
     H, W = on.shape
-    c = np.zeros((H, W + 1), np.int32)
-    np.cumsum(on, axis=1, out=c[:, 1:])
-    good = (c[:, length:] - c[:, :-length]) >= frac * length           # (H, W - length + 1)
+
+    def window_sums(a):
+        c = np.zeros((H, W + 1), np.int32)
+        np.cumsum(a, axis=1, out=c[:, 1:])
+        return c[:, length:] - c[:, :-length]                          # (H, W - length + 1)
+    n = window_sums(counted)
+    good = (window_sums(on & counted) >= frac * n) & (2 * n >= length)
     g = np.zeros((H, good.shape[1] + 1), np.int32)
     np.cumsum(good, axis=1, out=g[:, 1:])
     x = np.arange(W)
@@ -98,11 +104,12 @@ def _run_across(on):
     return np.where(on, below - above - 1, 0)
 
 
-def _long_runs(cells, length):
+def _long_runs(cells, length, ignore=None):
     """(H, W) bool -> the places covered by a near-horizontal run of ``cells``: at each of a few
     slopes up to ``MAX_TILT`` (2 cells of drift apart) the grid is sheared so that a line of
     that slope is a row, and a line is a 1 x ``length`` window of which ``LINE_FRACTION`` is
-    on, with one cell of slack above and below."""
+    on, with one cell of slack above and below and gaps of up to 2 cells closed along it.
+    Cells in ``ignore`` count neither as on nor as off."""
     H, W = cells.shape
     cover = np.zeros_like(cells)
     if length > W:
@@ -110,13 +117,19 @@ def _long_runs(cells, length):
     slack = cells.copy()
     slack[1:] |= cells[:-1]
     slack[:-1] |= cells[1:]
+    counted = np.ones_like(cells) if ignore is None else ~ignore
     x = np.arange(W)
     n = int(np.ceil(MAX_TILT * length / 2))
     for s in np.arange(-n, n + 1) * 2 / length:
         rows = np.arange(H)[:, None] + np.round(s * (x - W / 2)).astype(np.int64)[None, :]
         inside = (rows >= 0) & (rows < H)
         rows = np.clip(rows, 0, H - 1)
-        hit = _window_cover(slack[rows, x] & inside, length, LINE_FRACTION) & inside
+        sheared = slack[rows, x] & inside
+        # noise breaks a faint line: a cell with 3 of the 5 cells around it on (along) is on
+        c = np.zeros((H, W + 4), np.int8)
+        c[:, 2:-2] = sheared
+        sheared |= (c[:, :-4] + c[:, 1:-3] + c[:, 2:-2] + c[:, 3:-1] + c[:, 4:]) >= 3
+        hit = _window_cover(sheared, length, LINE_FRACTION, counted[rows, x] & inside) & inside
         cover[rows[hit], np.broadcast_to(x, hit.shape)[hit]] = True
     return cover
 
@@ -128,7 +141,8 @@ def _on_rows(band, on):
     thin stroke merely touching the line is not along it)."""
     thin = band & (_run_across(on) <= LINE_THICKNESS)
     rows = np.flatnonzero(thin.any(1))
-    thin[rows] &= _box_along(thin[rows], ALONG) > ALONG
+    inside = _box_along(np.ones((1, on.shape[1]), np.bool_), ALONG)       # cut at the edges
+    thin[rows] &= 2 * _box_along(thin[rows], ALONG) > inside
     return thin
 
 
@@ -142,10 +156,10 @@ def line_pixels(r, threshold, length):
     ``LINE_THICKNESS`` px across.  Found on a grid of ``block`` x ``block`` cells (a cell is on
     when ``block // 2`` of its pixels are; runs are about 200 cells long whatever the picture's
     size), where a handful of shears covers every tilt (``_long_runs``).  A vertical run does
-    not count the cells of horizontal lines (ruled lines crossing a digit do not make it a
-    column), and a run across a line longer than 1/15 of its length makes it a stroke (a digit
+    not count the cells of horizontal lines, neither as on nor as off (ruled lines crossing a
+    column of digits do not make it a line, nor do they cut a margin line), and a run across a line longer than 1/15 of its length makes it a stroke (a digit
     as big as the picture).  Back at full resolution, ``_on_rows``; where a horizontal and a
-    vertical line cross, the crossing.
+    vertical line cross (both found), the crossing.
     """
     on = r > threshold
     H, W = on.shape
@@ -158,7 +172,7 @@ def line_pixels(r, threshold, length):
     del grid
     Lh, Lv = -(-lh // block), -(-lv // block)
     ch = _long_runs(cells, Lh) & cells
-    cv = _long_runs((cells & ~ch).T, Lv).T & cells
+    cv = _long_runs(cells.T, Lv, ignore=ch.T).T & cells
     if not (ch.any() or cv.any()):
         nothing = np.zeros_like(on)
         return nothing, nothing, nothing
@@ -173,7 +187,8 @@ def line_pixels(r, threshold, length):
     def full(c):
         return np.repeat(np.repeat(c, block, 0), block, 1)[:H, :W] & on
     bh, bv = full(h), full(v)
-    return _on_rows(bh, on), _on_rows(bv.T, on.T).T, bh & bv
+    h, v = _on_rows(bh, on), _on_rows(bv.T, on.T).T
+    return h, v, bh & bv & h.any(1)[:, None] & v.any(0)[None, :]
 
 
 def _subtract_level(r, line):
