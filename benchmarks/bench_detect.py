@@ -9,12 +9,14 @@ Prints, for the checkpoint (default: the shipped 11-class model):
              ink), through the whole pipeline (normalisation, pyramid ``--min-size`` ..
              ``--max-size``, tiles, one NMS);
   ruled      ruled pages (``detection.rule_page``: exercise-book lines and a margin line) with no
-             digits (false detections per page) and with digits (precision / recall);
+             digits (false detections) and with digits (precision / recall, and the same pages
+             without their lines);
   canvases   the same on 140 x 140 canvases of 2-5 test digits of 28 px (one pass, scale 1);
   sparse     single test digits (28 px) on 350 x 350 and 1000 x 1000 black pictures, default
              pyramid: how many are found (right label, IoU >= 0.5, and nothing else);
   big        (``--big``) one 4000 x 3000 page (digits of 60-300 px) through the command line in a
-             fresh process, with ``--min-size 60`` and with the defaults: seconds and peak RSS.
+             fresh process, with ``--min-size 60`` and with the defaults, and the same page ruled
+             (3-px lines every 90 px and a margin) with ``--min-size 60``: seconds and peak RSS.
 
 A hit: right label and IoU >= 0.5 with the digit's pasted square, each digit matched once.  Time
 is wall-clock on whatever the machine is doing: state the load next to the numbers.
@@ -57,18 +59,20 @@ def sparse(conv, test, sizes=(350, 1000), per_size=3, seed=0):
 
 
 def ruled(conv, test, pages, seed=0, min_size=20, max_size=140):
-    """(false detections on ruled pages without digits, tp, detections, digits with digits)."""
+    """(false detections on ruled pages without digits, (tp, detections, digits) on ruled pages
+    with digits, the same on those pages without their lines)."""
     rng = np.random.default_rng(seed)
-    empty = tp = n_det = n_true = 0
+    empty, lined, plain = 0, np.zeros(3, int), np.zeros(3, int)
     for _ in range(pages):
         gray, _ = make_page(test.images, test.labels, rng, count=(0, 0))
         empty += len(cli.detect_image(conv, rule_page(gray, rng), min_size=min_size,
                                       max_size=max_size, progress=False)[0])
         gray, truth = make_page(test.images, test.labels, rng)
-        dets = cli.detect_image(conv, rule_page(gray, rng), min_size=min_size,
-                                max_size=max_size, progress=False)[0]
-        tp, n_det, n_true = tp + match(dets, truth), n_det + len(dets), n_true + len(truth)
-    return empty, tp, n_det, n_true
+        for counts, picture in ((lined, rule_page(gray, rng)), (plain, gray)):
+            dets = cli.detect_image(conv, picture, min_size=min_size, max_size=max_size,
+                                    progress=False)[0]
+            counts += (match(dets, truth), len(dets), len(truth))
+    return empty, lined, plain
 
 
 def big_page(checkpoint, tmp, seed=0):
@@ -77,14 +81,22 @@ def big_page(checkpoint, tmp, seed=0):
                             shape=(3000, 4000), count=(5, 10), sizes=(60, 300))
     path = Path(tmp) / "page_4000x3000.jpg"
     Image.fromarray((gray * 255).round().astype(np.uint8)).save(path, quality=90)
+    lined = gray.copy()                     # an exercise book photographed: 3-px lines, a margin
+    for y in range(40, 3000, 90):
+        lined[y:y + 3] *= 0.75
+    lined[:, 300:304] *= 0.7
+    ruled_path = Path(tmp) / "ruled_4000x3000.jpg"
+    Image.fromarray((lined * 255).round().astype(np.uint8)).save(ruled_path, quality=90)
     rows = []
-    for label, extra in (("--min-size 60", ["--min-size", "60"]), ("defaults", [])):
+    for label, extra in (("--min-size 60", ["--min-size", "60"]), ("defaults", []),
+                         ("ruled, --min-size 60", ["--min-size", "60"])):
+        picture = ruled_path if label.startswith("ruled") else path
         out = Path(tmp) / "dets.json"
         code = ("import resource, sys, time; from minitorch_cnn.cli.detect import main; "
                 "t = time.perf_counter(); main(sys.argv[1:]); "
                 "print('BENCH', time.perf_counter() - t, "
                 "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")   # KiB on Linux
-        proc = subprocess.run([sys.executable, "-c", code, "--image", str(path), "--json",
+        proc = subprocess.run([sys.executable, "-c", code, "--image", str(picture), "--json",
                                str(out), "--checkpoint", str(checkpoint), *extra],
                               capture_output=True, text=True, cwd=ROOT,
                               env=dict(os.environ, PYTHONPATH=str(ROOT)))
@@ -121,11 +133,14 @@ def main(argv=None):
               f"{args.min_size:g}-{args.max_size:g} px; {(time.perf_counter() - t0) / args.pages:.1f}"
               f" s per page)", flush=True)
     if args.ruled:
-        empty, tp, nd, nt = ruled(conv, MNIST(train=False), args.ruled, args.seed,
-                                  args.min_size, args.max_size)
+        empty, lined, plain = ruled(conv, MNIST(train=False), args.ruled, args.seed,
+                                    args.min_size, args.max_size)
+
+        def pr(tp, nd, nt):
+            return f"precision {tp / max(nd, 1):.4f}  recall {tp / max(nt, 1):.4f}"
         print(f"ruled     {args.ruled} ruled pages without digits: {empty} false detections; "
-              f"{args.ruled} with {nt} digits: precision {tp / max(nd, 1):.4f}  recall "
-              f"{tp / max(nt, 1):.4f}", flush=True)
+              f"{args.ruled} with {lined[2]} digits: {pr(*lined)} (the same pages without "
+              f"their lines: {pr(*plain)})", flush=True)
     if args.canvases:
         r, _ = cli.demo(conv, args.canvases, args.seed)
         print(f"canvases  {args.canvases} canvases, {r['digits']} digits: precision "
