@@ -238,12 +238,13 @@ def picture_to_ink(gray, max_size=None):
     3. polarity: the ink is the side (darker or lighter than the background) that holds more
        mass beyond 3 sigma -- paper noise is symmetric and cancels, ink is one-sided;
     4. ruled lines: the pixels above 2.5 sigma that form straight lines (within ~3 degrees of
-       the axes, at most 6 px thick) longer than 40 % of the picture's side -- or 3 ``max_size``
-       if less, ``max_size`` the largest digit looked for, but 56 px at least -- are set to the
-       background (``line_pixels``): an exercise book's lines, a margin, a table's grid, a long
-       underline.  A digit's stroke is never that long and thin; one crossing a line keeps its
-       pixels.  Without this, on a page with nothing else, step 5 would stretch faint lines to
-       full ink and a margin line would read as a column of 1s;
+       the axes, at most 6 px thick, 90 % ink along) longer than 40 % of the picture's side --
+       or 3 ``max_size`` if less, ``max_size`` the largest digit looked for, but 56 px at least
+       -- are taken out (``line_pixels``, ``_erase_lines``): an exercise book's lines, a margin,
+       a table's grid, a long underline.  A digit's stroke is never that long and thin, nor is
+       a column of digits that full; a stroke crossing a line keeps what it adds to it.
+       Without this, on a page with nothing else, step 5 would stretch faint lines to full ink
+       and a margin line would read as a column of 1s;
     5. ink scale: the 90th percentile of the pixels beyond max(4 sigma, 0.02) (the stroke cores),
        a statistic of the ink alone, so it does not vanish when ink is sparse or the picture huge.
        Then ``(r - 3 sigma) / (scale - 3 sigma)`` clipped to [0, 1]: the noise floor becomes 0.
