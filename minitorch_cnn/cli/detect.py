@@ -4,7 +4,8 @@
     python examples/sliding_window.py --demo --canvases 200 --seed 0 --png demo.png
 
 The picture is read as grayscale and turned into MNIST-like ink by ``detection.picture_to_ink``
-(polarity, a local background level, noise floor and ink scale from the picture itself).  The
+(polarity, a local background level, noise floor and ink scale from the picture itself; long
+straight lines -- ruled paper, a margin, a table's grid -- taken out before the ink scale).  The
 11-class model (``--background`` in minitorch_cnn/cli/train.py) is converted by
 ``mt.fc_to_conv(model, (1, 28, 28))`` and run over a pyramid of rescaled copies (digit sizes
 ``--min-size`` .. ``--max-size`` in input pixels; ``--scale`` for one explicit scale), each in
@@ -308,7 +309,9 @@ def build_parser():
                    "for (default: 16, or more on a large picture: the smallest size whose "
                    "pyramid stays within 8 megapixels, ~55 px on 4000x3000)")
     p.add_argument("--max-size", type=positive_float, default=None,
-                   help="largest digit size (input px) (default: the picture's shorter side)")
+                   help="largest digit size (input px); straight lines longer than 3 times "
+                   "it, or than 40%% of the picture's side, are taken out as ruled lines "
+                   "(default: the picture's shorter side)")
     p.add_argument("--tile", type=positive_int, default=512,
                    help="tile side in pixels of the rescaled picture (bounds the memory)")
     p.add_argument("--canvases", type=positive_int, default=200,
