@@ -4,7 +4,8 @@
     python examples/sliding_window.py --demo --canvases 200 --seed 0 --png demo.png
 
 The picture is read as grayscale and turned into MNIST-like ink by ``detection.picture_to_ink``
-(polarity, a local background level, noise floor and ink scale from the picture itself).  The
+(polarity, a local background level, noise floor and ink scale from the picture itself; long
+straight lines -- ruled paper, a margin, a table's grid -- taken out before the ink scale).  The
 11-class model (``--background`` in minitorch_cnn/cli/train.py) is converted by
 ``mt.fc_to_conv(model, (1, 28, 28))`` and run over a pyramid of rescaled copies (digit sizes
 ``--min-size`` .. ``--max-size`` in input pixels; ``--scale`` for one explicit scale), each in
@@ -44,12 +45,13 @@ COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 13
 
 
 
-def to_mnist_ink(gray):
+def to_mnist_ink(gray, max_size=None):
     """(H, W) in [0, 1], any polarity -> ink (H, W) in [0, 1]: white digits on a black 0.
 
-    See ``detection.picture_to_ink``; here its ``ValueError`` becomes one ``error:`` line."""
+    See ``detection.picture_to_ink`` (``max_size``: the largest digit looked for, which bounds
+    how short a ruled line may be); here its ``ValueError`` becomes one ``error:`` line."""
     try:
-        return picture_to_ink(gray)
+        return picture_to_ink(gray, max_size=max_size)
     except ValueError as e:
         raise SystemExit(f"error: {e}")
 
@@ -70,7 +72,7 @@ def detect_image(conv, gray, scale=None, threshold=0.5, nms_iou=0.2, min_size=No
     """(detections in input pixels, the ink analysed, [(scale, (sx, sy), class maps)]).
 
     ``scale``: one explicit scale; otherwise the pyramid of ``detection.pyramid_sizes``."""
-    ink = to_mnist_ink(gray)
+    ink = to_mnist_ink(gray, WINDOW / float(scale) if scale is not None else max_size)
     if scale is not None:
         scales = [float(scale)]
     else:
@@ -307,7 +309,9 @@ def build_parser():
                    "for (default: 16, or more on a large picture: the smallest size whose "
                    "pyramid stays within 8 megapixels, ~55 px on 4000x3000)")
     p.add_argument("--max-size", type=positive_float, default=None,
-                   help="largest digit size (input px) (default: the picture's shorter side)")
+                   help="largest digit size (input px); straight lines longer than 3 times "
+                   "it, or than 40%% of the picture's side, are taken out as ruled lines "
+                   "(default: the picture's shorter side)")
     p.add_argument("--tile", type=positive_int, default=512,
                    help="tile side in pixels of the rescaled picture (bounds the memory)")
     p.add_argument("--canvases", type=positive_int, default=200,

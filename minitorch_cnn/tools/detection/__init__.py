@@ -27,13 +27,14 @@ label is the digit that the 3x3 windows around it give the most probability to, 
 the mean of those window positions weighted by that label's probability.
 The code, by layer:
 
-ink.py        any picture -> MNIST-like ink (``picture_to_ink``), ``to_ink``/``from_ink``
+ink.py        any picture -> MNIST-like ink (``picture_to_ink``; long ruled lines out:
+              ``line_pixels``), ``to_ink``/``from_ink``
 windows.py    class maps (one pass, tiles), boxes from maps, NMS, matching to a ground truth
 pyramid.py    any digit size: the pyramid of scales and the merge across scales
 synthetic.py  training windows (``BackgroundMix``, ``MixedLoader``) and measuring data
               (``make_canvas``, ``make_page``, ``rule_page``)
 """
-from .ink import MAX_PIXELS, from_ink, picture_to_ink, to_ink
+from .ink import MAX_PIXELS, from_ink, line_pixels, picture_to_ink, to_ink
 from .pyramid import detect_pyramid, merge_scales, pyramid_sizes
 from .synthetic import BackgroundMix, MixedLoader, clutter, make_canvas, make_page, rule_page, zoom_about_centre
 from .windows import (BACKGROUND, NUM_CLASSES, REACH, STRIDE, WINDOW, class_maps, detections_from_maps,
@@ -42,5 +43,5 @@ from .windows import (BACKGROUND, NUM_CLASSES, REACH, STRIDE, WINDOW, class_maps
 __all__ = ["BACKGROUND", "NUM_CLASSES", "WINDOW", "STRIDE", "REACH", "MAX_PIXELS",
            "BackgroundMix", "MixedLoader", "clutter", "zoom_about_centre", "make_canvas", "make_page",
            "rule_page", "iou", "nms", "match", "class_maps", "tiled_class_maps", "tile_count",
-           "detections_from_maps", "to_ink", "from_ink", "picture_to_ink", "pyramid_sizes",
-           "detect_pyramid", "merge_scales"]
+           "detections_from_maps", "to_ink", "from_ink", "picture_to_ink", "line_pixels",
+           "pyramid_sizes", "detect_pyramid", "merge_scales"]

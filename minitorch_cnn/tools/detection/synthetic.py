@@ -263,8 +263,9 @@ def make_page(images, labels, rng, shape=(300, 400), count=(5, 10), sizes=(24, 1
 def rule_page(gray, rng):
     """``gray`` (H, W) in [0, 1] with ruled lines drawn in: horizontal lines every 22-39 px and,
     on half the pages, a vertical margin line, each 1-2 px of 15-35 % darkness (a school
-    exercise book). Faint as they are, on a page with no digits the normalisation stretches them
-    to full ink, so the background class must know them; ``bench_detect.py`` measures it."""
+    exercise book). Faint as they are, on a page with no digits they are the only ink, and
+    ``picture_to_ink`` would stretch them to full ink if it did not take long lines out first
+    (``line_pixels``); ``bench_detect.py`` measures what is left."""
     H, W = gray.shape
     gap, thick = int(rng.integers(22, 40)), int(rng.integers(1, 3))
     keep = np.float32(1 - rng.uniform(0.15, 0.35))
