@@ -1,10 +1,17 @@
-"""Convolution kernels: zero padding, im2col and its adjoint col2im, on NCHW arrays.
+"""Convolution kernels on NCHW arrays: padding, im2col and its adjoint col2im, the NCHW
+transposes around the matrix multiplies, and the 1x1 path's per-pixel channel products.
 
-Notation: ``nn/functional/__init__.py``.  The maths that uses them is in ``nn/functional/conv.py``.
+Notation: ``nn/functional/__init__.py``.  The maths that uses them is in ``nn/functional/conv.py``;
+what each trick buys, and the command that measures it: docs/performance.md.
 """
 import numpy as np
 
 from .work import batch_pieces
+
+# Images with at least this many pixels get one matrix multiply each; smaller ones are put side
+# by side (one copy) so that the whole batch is one multiply: N products with fewer columns than
+# this ran well below BLAS's speed here, one transposing copy costs less.
+PER_IMAGE_MIN_PIXELS = 400
 
 
 def pad(x, ph, pw, value):
@@ -23,12 +30,78 @@ def pad(x, ph, pw, value):
     return xp
 
 
-def im2col(xp, KH, KW, stride, dilation, OH, OW):
-    """Padded input xp (N, C, Hp, Wp) -> contiguous col (C, KH, KW, N, OH, OW).
+def channels_first(a):
+    """a (N, C, ...) -> contiguous (C, N, ...): each channel's batch side by side (one copy)."""
+    out = np.empty((a.shape[1], a.shape[0]) + a.shape[2:], a.dtype)
+    np.copyto(out, a.swapaxes(0, 1))
+    return out
+
+
+def batch_first(a, bias=None):
+    """a (C, N, ...) -> contiguous (N, C, ...), i.e. back to NCHW, adding ``bias[c]`` (if given)
+    in the same pass: the transpose is a copy anyway, so the bias costs no pass of its own."""
+    out = np.empty((a.shape[1], a.shape[0]) + a.shape[2:], a.dtype)
+    a = a.swapaxes(0, 1)
+    if bias is None:
+        np.copyto(out, a)
+    else:
+        np.add(a, bias.reshape((1, -1) + (1,) * (a.ndim - 2)), out=out)
+    return out
+
+
+def channel_sums(g):
+    """g (N, O, H, W) -> (O,): the sum of each channel over n, i, j (the bias gradient).
+
+    As a matrix-vector product with ones, which BLAS runs on its threads: ~2x numpy's
+    ``g.sum(axis=(0, 2, 3))`` here on the large gradients."""
+    N, O, H, W = g.shape
+    rows = g.reshape(N, O, H * W)
+    return np.matmul(rows, np.ones(rows.shape[2], g.dtype)).sum(axis=0)
+
+
+def per_image(P):
+    """Whether the matrix products of a batch of images with P output pixels each run one per
+    image (``PER_IMAGE_MIN_PIXELS``), or with the images side by side, as one product."""
+    return P >= PER_IMAGE_MIN_PIXELS
+
+
+def batch_matrices(a, groups, one_each):
+    """a (N, R, H, W), R = groups * Rg rows per pixel (channels, or a gradient's channels) ->
+    the matrices the products multiply: (N, groups, Rg, H*W), one per image and group (a view
+    of a contiguous a), or ``one_each=False`` (groups, Rg, N*H*W), the batch side by side (one
+    copy: ``channels_first``)."""
+    N, R, H, W = a.shape
+    if one_each:
+        return np.ascontiguousarray(a).reshape(N, groups, R // groups, H * W)
+    return channels_first(a).reshape(groups, R // groups, N * H * W)
+
+
+def from_batch_matrices(y, N, OH, OW, bias=None):
+    """The product ``y`` of ``batch_matrices`` -> NCHW (N, R, OH, OW), adding ``bias`` if given.
+
+    One per image, (N, groups, Rg, P), y already is NCHW; side by side, (groups, Rg, N*P), it
+    takes one transposing copy (``batch_first``, with the bias on the way)."""
+    if y.ndim == 4:
+        out = y.reshape(N, y.shape[1] * y.shape[2], OH, OW)
+        if bias is not None:
+            out += bias.reshape(-1, 1, 1)
+        return out
+    return batch_first(y.reshape(y.shape[0] * y.shape[1], N, OH, OW), bias)
+
+
+def sum_over_images(y):
+    """A product of ``batch_matrices`` summed over the images: one per image (N, groups, a, b)
+    -> (groups, a, b); side by side, the sum over n already happened inside the product."""
+    return y.sum(axis=0) if y.ndim == 4 else y
+
+
+def im2col(xp, KH, KW, stride, dilation, OH, OW, one_each=False):
+    """Padded input xp (N, C, Hp, Wp) -> contiguous col (C, KH, KW, N, OH, OW), or with
+    ``one_each`` (N, C, KH, KW, OH, OW): the windows as ``batch_matrices`` lays them out.
 
     col[c, i, j, n, a, b] = xp[n, c, a*sh + i*dh, b*sw + j*dw].  As a (C*KH*KW, N*OH*OW) matrix
     each column is one window and the windows of the whole batch sit side by side, so the
-    convolution is ONE matrix multiply: one big GEMM beats N small ones on this BLAS.
+    convolution is ONE matrix multiply; with ``one_each``, col[n] is image n's (K, P) matrix.
     The windows are a read-only overlapping view of xp (its elements alias: never written);
     the copy into ``col`` is the only one.
     """
@@ -37,7 +110,10 @@ def im2col(xp, KH, KW, stride, dilation, OH, OW):
     sn, sc, sy, sx = xp.strides
     win = np.lib.stride_tricks.as_strided(                       # (N, C, KH, KW, OH, OW) view
         xp, (N, C, KH, KW, OH, OW), (sn, sc, dh * sy, dw * sx, sh * sy, sw * sx),
-        writeable=False).transpose(1, 2, 3, 0, 4, 5)
+        writeable=False)
+    if one_each:
+        return win.copy()
+    win = win.transpose(1, 2, 3, 0, 4, 5)
     col = np.empty(win.shape, xp.dtype)
     for n in batch_pieces(N):
         col[:, :, :, n] = win[:, :, :, n]
@@ -45,18 +121,78 @@ def im2col(xp, KH, KW, stride, dilation, OH, OW):
 
 
 def col2im(dcol, padded_shape, stride, dilation):
-    """Adjoint of ``im2col``: dcol (C, KH, KW, N, OH, OW) -> dxp (C, N, Hp, Wp).
+    """Adjoint of ``im2col``: dcol (C, KH, KW, N, OH, OW) -> dxp (N, C, Hp, Wp).
 
     Windows overlap, so a pixel collects several contributions: one strided slice per kernel
-    offset (i, j) adds them all at once (a loop over KH*KW offsets, never over pixels).
+    offset (i, j) adds them all at once (a loop over KH*KW offsets, never over pixels).  The sum
+    is kept in NCHW order (through a transposed view), so no transposing copy follows.
     """
     (sh, sw), (dh, dw) = stride, dilation
     C, KH, KW, N, OH, OW = dcol.shape
     Hp, Wp = padded_shape[2:]
-    dxp = np.zeros((C, N, Hp, Wp), dcol.dtype)
+    out = np.zeros((N, C, Hp, Wp), dcol.dtype)
+    dxp = out.transpose(1, 0, 2, 3)                               # (C, N, Hp, Wp) view
     for n in batch_pieces(N):
         for i in range(KH):
             for j in range(KW):
                 dxp[:, n, i * dh:i * dh + (OH - 1) * sh + 1:sh,
                     j * dw:j * dw + (OW - 1) * sw + 1:sw] += dcol[:, i, j, n]
-    return dxp
+    return out
+
+
+def col2im_flat(dcol, padded_shape, KH, KW, dilation):
+    """``col2im`` for stride 1, with each image's grid of windows padded to the padded image:
+    dcol (C, KH, KW, N*Hp*Wp) -> dxp (C, N, Hp, Wp).  Column (n, a, b) of dcol belongs to the
+    window whose top-left pixel is (a, b); it must hold exactly 0 where no window starts
+    (a >= OH or b >= OW).
+
+    Tap (i, j) of window (a, b) reads pixel (a + i*dh, b + j*dw): flat position (n*Hp + a)*Wp + b
+    shifted by s = i*dh*Wp + j*dw.  So each kernel offset adds its row of dcol as ONE contiguous
+    run shifted by s -- KH*KW long adds where ``col2im`` adds rows OW long, which numpy runs
+    several times slower here.  (The zero columns wrap into the next row or image: adding 0
+    changes nothing.)
+    """
+    dh, dw = dilation
+    C, N, Hp, Wp = dcol.shape[0], padded_shape[0], padded_shape[2], padded_shape[3]
+    total = N * Hp * Wp
+    dxp = np.zeros((C, total), dcol.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            s = i * dh * Wp + j * dw
+            dxp[:, s:] += dcol[:, i, j, :total - s]
+    return dxp.reshape(C, N, Hp, Wp)
+
+
+def col2im_matmul(wm, g, gm, x_shape, padding, KH, KW, stride, dilation):
+    """dx = col2im(W^T @ g), unpadded: the input gradient of the im2col convolution.
+
+    wm (G, Og, K) the weights, g (N, O, OH, OW) the output gradient and gm its
+    ``batch_matrices`` (in the layout of the forward's col)  ->  dx (N, C, H, W).
+    Side by side, for stride 1 and finite weights, g is first spread into zeros the size of the
+    padded image (O, N, Hp, Wp): the product then costs Hp*Wp/(OH*OW) times more, but col2im
+    becomes ``col2im_flat``'s KH*KW long runs, which more than pays when dcol's K rows outnumber
+    g's O rows (what the flat runs save grows with K, what spreading g costs with O).  (With an
+    inf weight, 0 * inf = NaN would reach pixels the weight never multiplies: those keep
+    ``col2im``.)
+    """
+    G, Og, K = wm.shape
+    N, O, OH, OW = g.shape
+    C, H, W = x_shape[1:]
+    (pt, pb), (pl, pr) = padding
+    Hp, Wp = H + pt + pb, W + pl + pr
+    wt = wm.transpose(0, 2, 1)                                        # W^T per group
+    if gm.ndim == 3 and stride == (1, 1) and G * K > O and np.isfinite(wm).all():
+        gw = np.zeros((O, N, Hp, Wp), g.dtype)
+        gw[:, :, :OH, :OW] = g.swapaxes(0, 1)
+        dcol = np.matmul(wt, gw.reshape(G, Og, N * Hp * Wp))         # (G, K, N*Hp*Wp)
+        dxp = col2im_flat(dcol.reshape(C, KH, KW, N * Hp * Wp), (N, C, Hp, Wp), KH, KW, dilation)
+        return batch_first(dxp[:, :, pt:pt + H, pl:pl + W])          # unpad, NCHW: one copy
+    dcol = np.matmul(wt, gm)
+    if dcol.ndim == 3:                                                # (G, K, N*P)
+        dcol = dcol.reshape(C, KH, KW, N, OH, OW)
+    else:                                                             # (N, G, K, P)
+        dcol = dcol.reshape(N, C, KH, KW, OH, OW).transpose(1, 2, 3, 0, 4, 5)
+    dxp = col2im(dcol, (N, C, Hp, Wp), stride, dilation)
+    if pt == pb == pl == pr == 0:
+        return dxp
+    return np.ascontiguousarray(dxp[:, :, pt:pt + H, pl:pl + W])     # unpad
