@@ -327,9 +327,9 @@ def test_reference_im2col_matches_loops_and_autograd_gives_its_backward(stride, 
 
 
 # ------------------------------------------------------------------ the kernels' layouts
-# Images with >= PER_IMAGE_MIN_PIXELS output pixels take one matrix product each (col per image),
-# smaller ones are put side by side; stride-1 side-by-side convs with K > O and finite weights
-# take col2im_flat.  Every layout must give the same numbers.
+# In the 1x1 path, images with >= PER_IMAGE_MIN_PIXELS output pixels take one matrix product
+# each, smaller ones are put side by side; stride-1 convs with K > O and finite weights take
+# col2im_flat.  Every layout must give the same numbers (large k x k images checked as well).
 from minitorch_cnn.kernels import conv as kconv                    # noqa: E402
 
 LARGE = [   # (x shape, weight shape, conv kwargs): OH*OW >= PER_IMAGE_MIN_PIXELS
@@ -349,7 +349,7 @@ def test_the_large_shapes_are_large_and_the_small_ones_small():
 
 
 @pytest.mark.parametrize("xs,ws,kw", LARGE, ids=[str(i) for i in range(len(LARGE))])
-def test_one_product_per_image_matches_the_reference_and_gradchecks(xs, ws, kw):
+def test_large_images_match_the_reference_and_gradcheck(xs, ws, kw):
     rng = np.random.default_rng(11)
     x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
     out, _, _ = run(F.conv2d, x, w, b, **kw)
@@ -360,7 +360,7 @@ def test_one_product_per_image_matches_the_reference_and_gradchecks(xs, ws, kw):
 
 @pytest.mark.torch
 @pytest.mark.parametrize("xs,ws,kw", LARGE, ids=[str(i) for i in range(len(LARGE))])
-def test_one_product_per_image_against_torch(xs, ws, kw):
+def test_large_images_against_torch(xs, ws, kw):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(12)
     x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])

@@ -8,9 +8,9 @@ import numpy as np
 
 from .work import batch_pieces
 
-# Images with at least this many pixels get one matrix multiply each; smaller ones are put side
-# by side (one copy) so that the whole batch is one multiply: N products with fewer columns than
-# this ran well below BLAS's speed here, one transposing copy costs less.
+# The 1x1 path multiplies images of at least this many pixels one by one (the products land in
+# NCHW, no copy); smaller ones are put side by side (one copy) so that the batch is one product:
+# N products with fewer columns ran below BLAS's speed here by more than the copy costs.
 PER_IMAGE_MIN_PIXELS = 400
 
 
@@ -41,11 +41,11 @@ def batch_first(a, bias=None):
     """a (C, N, ...) -> contiguous (N, C, ...), i.e. back to NCHW, adding ``bias[c]`` (if given)
     in the same pass: the transpose is a copy anyway, so the bias costs no pass of its own."""
     out = np.empty((a.shape[1], a.shape[0]) + a.shape[2:], a.dtype)
-    a = a.swapaxes(0, 1)
     if bias is None:
-        np.copyto(out, a)
+        np.copyto(out, a.swapaxes(0, 1))
     else:
-        np.add(a, bias.reshape((1, -1) + (1,) * (a.ndim - 2)), out=out)
+        for c in range(a.shape[0]):    # one scalar per channel: a broadcast bias ran ~2x slower
+            np.add(a[c], bias[c], out=out[:, c])
     return out
 
 
@@ -60,7 +60,7 @@ def channel_sums(g):
 
 
 def per_image(P):
-    """Whether the matrix products of a batch of images with P output pixels each run one per
+    """Whether the 1x1 products of a batch of images with P output pixels each run one per
     image (``PER_IMAGE_MIN_PIXELS``), or with the images side by side, as one product."""
     return P >= PER_IMAGE_MIN_PIXELS
 
@@ -95,13 +95,13 @@ def sum_over_images(y):
     return y.sum(axis=0) if y.ndim == 4 else y
 
 
-def im2col(xp, KH, KW, stride, dilation, OH, OW, one_each=False):
-    """Padded input xp (N, C, Hp, Wp) -> contiguous col (C, KH, KW, N, OH, OW), or with
-    ``one_each`` (N, C, KH, KW, OH, OW): the windows as ``batch_matrices`` lays them out.
+def im2col(xp, KH, KW, stride, dilation, OH, OW):
+    """Padded input xp (N, C, Hp, Wp) -> contiguous col (C, KH, KW, N, OH, OW).
 
     col[c, i, j, n, a, b] = xp[n, c, a*sh + i*dh, b*sw + j*dw].  As a (C*KH*KW, N*OH*OW) matrix
     each column is one window and the windows of the whole batch sit side by side, so the
-    convolution is ONE matrix multiply; with ``one_each``, col[n] is image n's (K, P) matrix.
+    convolution is ONE matrix multiply: one big GEMM beats N small ones on this BLAS (also for
+    the 28x28 stem, where N per-image products would land in NCHW without a copy).
     The windows are a read-only overlapping view of xp (its elements alias: never written);
     the copy into ``col`` is the only one.
     """
@@ -110,10 +110,7 @@ def im2col(xp, KH, KW, stride, dilation, OH, OW, one_each=False):
     sn, sc, sy, sx = xp.strides
     win = np.lib.stride_tricks.as_strided(                       # (N, C, KH, KW, OH, OW) view
         xp, (N, C, KH, KW, OH, OW), (sn, sc, dh * sy, dw * sx, sh * sy, sw * sx),
-        writeable=False)
-    if one_each:
-        return win.copy()
-    win = win.transpose(1, 2, 3, 0, 4, 5)
+        writeable=False).transpose(1, 2, 3, 0, 4, 5)
     col = np.empty(win.shape, xp.dtype)
     for n in batch_pieces(N):
         col[:, :, :, n] = win[:, :, :, n]
@@ -166,14 +163,13 @@ def col2im_flat(dcol, padded_shape, KH, KW, dilation):
 def col2im_matmul(wm, g, gm, x_shape, padding, KH, KW, stride, dilation):
     """dx = col2im(W^T @ g), unpadded: the input gradient of the im2col convolution.
 
-    wm (G, Og, K) the weights, g (N, O, OH, OW) the output gradient and gm its
-    ``batch_matrices`` (in the layout of the forward's col)  ->  dx (N, C, H, W).
-    Side by side, for stride 1 and finite weights, g is first spread into zeros the size of the
-    padded image (O, N, Hp, Wp): the product then costs Hp*Wp/(OH*OW) times more, but col2im
-    becomes ``col2im_flat``'s KH*KW long runs, which more than pays when dcol's K rows outnumber
-    g's O rows (what the flat runs save grows with K, what spreading g costs with O).  (With an
-    inf weight, 0 * inf = NaN would reach pixels the weight never multiplies: those keep
-    ``col2im``.)
+    wm (G, Og, K) the weights, g (N, O, OH, OW) the output gradient and gm the same as the
+    (G, Og, N*OH*OW) matrix  ->  dx (N, C, H, W).
+    For stride 1 and finite weights, g is first spread into zeros the size of the padded image
+    (O, N, Hp, Wp): the product then costs Hp*Wp/(OH*OW) times more, but col2im becomes
+    ``col2im_flat``'s KH*KW long runs, which more than pays when dcol's K rows outnumber g's O
+    rows (what the flat runs save grows with K, what spreading g costs with O).  (With an inf
+    weight, 0 * inf = NaN would reach pixels the weight never multiplies: those keep ``col2im``.)
     """
     G, Og, K = wm.shape
     N, O, OH, OW = g.shape
@@ -181,18 +177,14 @@ def col2im_matmul(wm, g, gm, x_shape, padding, KH, KW, stride, dilation):
     (pt, pb), (pl, pr) = padding
     Hp, Wp = H + pt + pb, W + pl + pr
     wt = wm.transpose(0, 2, 1)                                        # W^T per group
-    if gm.ndim == 3 and stride == (1, 1) and G * K > O and np.isfinite(wm).all():
+    if stride == (1, 1) and G * K > O and np.isfinite(wm).all():
         gw = np.zeros((O, N, Hp, Wp), g.dtype)
         gw[:, :, :OH, :OW] = g.swapaxes(0, 1)
         dcol = np.matmul(wt, gw.reshape(G, Og, N * Hp * Wp))         # (G, K, N*Hp*Wp)
         dxp = col2im_flat(dcol.reshape(C, KH, KW, N * Hp * Wp), (N, C, Hp, Wp), KH, KW, dilation)
         return batch_first(dxp[:, :, pt:pt + H, pl:pl + W])          # unpad, NCHW: one copy
-    dcol = np.matmul(wt, gm)
-    if dcol.ndim == 3:                                                # (G, K, N*P)
-        dcol = dcol.reshape(C, KH, KW, N, OH, OW)
-    else:                                                             # (N, G, K, P)
-        dcol = dcol.reshape(N, C, KH, KW, OH, OW).transpose(1, 2, 3, 0, 4, 5)
-    dxp = col2im(dcol, (N, C, Hp, Wp), stride, dilation)
+    dcol = np.matmul(wt, gm).reshape(C, KH, KW, N, OH, OW)
+    dxp = col2im(dcol, (N, C, Hp, Wp), stride, dilation)              # (N, C, Hp, Wp)
     if pt == pb == pl == pr == 0:
         return dxp
     return np.ascontiguousarray(dxp[:, :, pt:pt + H, pl:pl + W])     # unpad

@@ -23,7 +23,8 @@ convolution is ONE matrix multiply (one per group)
     out(O, N*P) = W(O, K) @ col(K, N*P)   (+ b)    -> transposed once to NCHW (N, O, OH, OW).
 
 (Why not N products out[n] = W @ col[n], which land in NCHW directly?  One big product beats
-N small ones by more than the one transposing copy costs: docs/performance.md.)
+N small ones by more than the one transposing copy costs, even for the 28x28 stem:
+docs/performance.md.)
 
 The price is memory: every input pixel is copied into up to KH*KW windows.  The kernels
 (``kernels/conv.py``: ``pad``, ``im2col``, ``col2im``) hold how that copy is made.
@@ -31,14 +32,16 @@ The price is memory: every input pixel is copied into up to KH*KW windows.  The 
 Backward reuses the same matrices:  dW = g(O, N*P) @ col^T (computed as (col @ g^T)^T, which
 BLAS runs faster here),  dcol = W^T @ g, and **col2im** adds each column back to the pixels it
 was copied from -- a Python loop over the KH*KW kernel offsets only, each step adding one
-strided slice (never a loop over pixels).
+strided slice (never a loop over pixels; ``kernels.conv.col2im_matmul`` says how, for stride 1,
+the slices become flat runs).
 
 **The 1x1 lesson.**  With a 1x1 kernel a window is a single pixel's C channels, so the
 convolution is a per-pixel linear map over channels:  out[n, :, i, j] = W @ x[n, :, i, j] + b.
 im2col would only copy x into itself; ``Conv2d1x1Fn`` skips it: viewing x as (N, C, H*W), the
 whole layer is ``W(O, C) @ x(N, C, HW)`` -> (N, O, HW), already NCHW (here x *is* the col
-matrix of each image, so the batch cannot be put side by side without a copy).  ``conv2d``
-picks that path automatically; ``conv2d_general`` always uses im2col (tests and benchmarks).
+matrix of each image; small images are put side by side with one copy, as im2col would).
+``conv2d`` picks that path automatically; ``conv2d_general`` always uses im2col (tests and
+benchmarks).
 """
 import numpy as np
 
@@ -53,7 +56,6 @@ class Conv2dIm2colFn(Function):
 
     Matrices (per group g; P = OH*OW output pixels per image, M = N*P for the whole batch):
         col[g] (K, M)    W[g] (Og, K)    out[g] = W[g] @ col[g]  (Og, M)
-    (or, for large images, the same per image n: col[n, g] (K, P), out[n, g] = W[g] @ col[n, g])
     """
 
     @staticmethod
@@ -65,10 +67,8 @@ class Conv2dIm2colFn(Function):
         Hp, Wp = H + pt + pb, W + pl + pr
         OH = (Hp - dilation[0] * (KH - 1) - 1) // stride[0] + 1
         OW = (Wp - dilation[1] * (KW - 1) - 1) // stride[1] + 1
-        one_each = per_image(OH * OW)                # one product per image, or side by side
         xp = pad(x, (pt, pb), (pl, pr), 0)                        # x with its zero border
-        col = im2col(xp, KH, KW, stride, dilation, OH, OW, one_each)
-        col = col.reshape((N, G, K, OH * OW) if one_each else (G, K, N * OH * OW))
+        col = im2col(xp, KH, KW, stride, dilation, OH, OW).reshape(G, K, N * OH * OW)
         wm = w.reshape(G, O // G, K)
         out = from_batch_matrices(np.matmul(wm, col), N, OH, OW, b)   # out = W @ col + b, NCHW
         ctx.save_for_backward(col, wm)
@@ -89,11 +89,11 @@ class Conv2dIm2colFn(Function):
             gb = channel_sums(g)                                       # db = sum of g over n, i, j
         if not (need_w or need_x):
             return gx, gw, gb
-        gm = batch_matrices(g, G, one_each=col.ndim == 4)              # g in col's layout
+        gm = batch_matrices(g, G, one_each=False)                      # g as (G, Og, N*P)
         if need_w:
             # dW[g] = g[g] @ col[g]^T, computed as (col[g] @ g[g]^T)^T: the long pixel axis is
             # then the inner one of both operands, the orientation BLAS runs fastest
-            gw = sum_over_images(np.matmul(col, gm.swapaxes(-1, -2))).swapaxes(-1, -2)
+            gw = np.matmul(col, gm.swapaxes(-1, -2)).swapaxes(-1, -2)     # (G, Og, K)
             gw = np.ascontiguousarray(gw).reshape(w_shape)
         if need_x:
             gx = col2im_matmul(wm, g, gm, x_shape, padding, KH, KW, stride, dilation)
