@@ -137,26 +137,33 @@ def col2im(dcol, padded_shape, stride, dilation):
     return out
 
 
-def col2im_flat(dcol, padded_shape, KH, KW, dilation):
-    """``col2im`` for stride 1, with each image's grid of windows padded to the padded image:
-    dcol (C, KH, KW, N*Hp*Wp) -> dxp (C, N, Hp, Wp).  Column (n, a, b) of dcol belongs to the
-    window whose top-left pixel is (a, b); it must hold exactly 0 where no window starts
-    (a >= OH or b >= OW).
+def col2im_flat(wm, g, padded_shape, KH, KW, dilation):
+    """``col2im(W^T @ g)`` for stride 1, as flat runs: wm (G, Og, K), g (N, O, OH, OW) ->
+    dxp (C, N, Hp, Wp).
 
-    Tap (i, j) of window (a, b) reads pixel (a + i*dh, b + j*dw): flat position (n*Hp + a)*Wp + b
-    shifted by s = i*dh*Wp + j*dw.  So each kernel offset adds its row of dcol as ONE contiguous
-    run shifted by s -- KH*KW long adds where ``col2im`` adds rows OW long, which numpy runs
-    several times slower here.  (The zero columns wrap into the next row or image: adding 0
-    changes nothing.)
+    g is spread into zeros the size of the padded image, gw (O, N*Hp*Wp), so that window
+    (a, b) of image n sits at flat position (n*Hp + a)*Wp + b; its tap (i, j) reads the pixel
+    at that position shifted by s = i*dh*Wp + j*dw.  So kernel offset (i, j) adds
+    W[:, :, i, j]^T @ gw as ONE flat run shifted by s: KH*KW long contiguous adds, where
+    ``col2im`` adds rows OW long (3-5x slower here), and each offset's product is added while it
+    is still in cache, so dcol (K, N*Hp*Wp) is never stored.  (gw's zero columns, which may
+    wrap into the next row or image, add exactly 0 -- if W is finite.)
     """
     dh, dw = dilation
-    C, N, Hp, Wp = dcol.shape[0], padded_shape[0], padded_shape[2], padded_shape[3]
+    G, Og, K = wm.shape
+    N, O, OH, OW = g.shape
+    _, C, Hp, Wp = padded_shape
     total = N * Hp * Wp
-    dxp = np.zeros((C, total), dcol.dtype)
+    gw = np.zeros((O, N, Hp, Wp), g.dtype)
+    gw[:, :, :OH, :OW] = g.swapaxes(0, 1)
+    gw = gw.reshape(G, Og, total)
+    w = wm.reshape(G, Og, K // (KH * KW), KH, KW)
+    dxp = np.zeros((C, total), g.dtype)
     for i in range(KH):
         for j in range(KW):
             s = i * dh * Wp + j * dw
-            dxp[:, s:] += dcol[:, i, j, :total - s]
+            wij = np.ascontiguousarray(w[:, :, :, i, j].transpose(0, 2, 1))  # W[., ., i, j]^T
+            dxp[:, s:] += np.matmul(wij, gw[:, :, :total - s]).reshape(C, total - s)
     return dxp.reshape(C, N, Hp, Wp)
 
 
@@ -165,11 +172,11 @@ def col2im_matmul(wm, g, gm, x_shape, padding, KH, KW, stride, dilation):
 
     wm (G, Og, K) the weights, g (N, O, OH, OW) the output gradient and gm the same as the
     (G, Og, N*OH*OW) matrix  ->  dx (N, C, H, W).
-    For stride 1 and finite weights, g is first spread into zeros the size of the padded image
-    (O, N, Hp, Wp): the product then costs Hp*Wp/(OH*OW) times more, but col2im becomes
-    ``col2im_flat``'s KH*KW long runs, which more than pays when dcol's K rows outnumber g's O
-    rows (what the flat runs save grows with K, what spreading g costs with O).  (With an inf
-    weight, 0 * inf = NaN would reach pixels the weight never multiplies: those keep ``col2im``.)
+    For stride 1 and finite weights: ``col2im_flat``, whose products cost Hp*Wp/(OH*OW) times
+    more (g spread to the padded size) but whose adds are long flat runs; that pays when dcol's
+    K rows outnumber g's O rows (what the flat runs save grows with K, what spreading g costs
+    with O).  (With an inf weight, 0 * inf = NaN would reach pixels the weight never multiplies:
+    those keep ``col2im``.)
     """
     G, Og, K = wm.shape
     N, O, OH, OW = g.shape
@@ -178,10 +185,7 @@ def col2im_matmul(wm, g, gm, x_shape, padding, KH, KW, stride, dilation):
     Hp, Wp = H + pt + pb, W + pl + pr
     wt = wm.transpose(0, 2, 1)                                        # W^T per group
     if stride == (1, 1) and G * K > O and np.isfinite(wm).all():
-        gw = np.zeros((O, N, Hp, Wp), g.dtype)
-        gw[:, :, :OH, :OW] = g.swapaxes(0, 1)
-        dcol = np.matmul(wt, gw.reshape(G, Og, N * Hp * Wp))         # (G, K, N*Hp*Wp)
-        dxp = col2im_flat(dcol.reshape(C, KH, KW, N * Hp * Wp), (N, C, Hp, Wp), KH, KW, dilation)
+        dxp = col2im_flat(wm, g, (N, C, Hp, Wp), KH, KW, dilation)
         return batch_first(dxp[:, :, pt:pt + H, pl:pl + W])          # unpad, NCHW: one copy
     dcol = np.matmul(wt, gm).reshape(C, KH, KW, N, OH, OW)
     dxp = col2im(dcol, (N, C, Hp, Wp), stride, dilation)              # (N, C, Hp, Wp)
