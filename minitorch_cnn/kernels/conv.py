@@ -145,25 +145,28 @@ def col2im_flat(wm, g, padded_shape, KH, KW, dilation):
     (a, b) of image n sits at flat position (n*Hp + a)*Wp + b; its tap (i, j) reads the pixel
     at that position shifted by s = i*dh*Wp + j*dw.  So kernel offset (i, j) adds
     W[:, :, i, j]^T @ gw as ONE flat run shifted by s: KH*KW long contiguous adds, where
-    ``col2im`` adds rows OW long (3-5x slower here), and each offset's product is added while it
-    is still in cache, so dcol (K, N*Hp*Wp) is never stored.  (gw's zero columns, which may
-    wrap into the next row or image, add exactly 0 -- if W is finite.)
+    ``col2im`` adds rows OW long (3-5x slower here).  The products are made one kernel row i
+    at a time and added while still in cache, so dcol (K, N*Hp*Wp) is never stored whole (KH
+    products, not KH*KW: on a busy machine each BLAS call may wait for its second thread).
+    (gw's zero columns, which may wrap into the next row or image, add exactly 0 -- if W is
+    finite.)
     """
     dh, dw = dilation
     G, Og, K = wm.shape
     N, O, OH, OW = g.shape
     _, C, Hp, Wp = padded_shape
-    total = N * Hp * Wp
+    Cg, total = K // (KH * KW), N * Hp * Wp
     gw = np.zeros((O, N, Hp, Wp), g.dtype)
     gw[:, :, :OH, :OW] = g.swapaxes(0, 1)
     gw = gw.reshape(G, Og, total)
-    w = wm.reshape(G, Og, K // (KH * KW), KH, KW)
+    w = wm.reshape(G, Og, Cg, KH, KW)
     dxp = np.zeros((C, total), g.dtype)
     for i in range(KH):
+        wi = np.ascontiguousarray(w[:, :, :, i].transpose(0, 2, 3, 1))      # W[., ., i, :]^T
+        dcol_i = np.matmul(wi.reshape(G, Cg * KW, Og), gw).reshape(G, Cg, KW, total)
         for j in range(KW):
             s = i * dh * Wp + j * dw
-            wij = np.ascontiguousarray(w[:, :, :, i, j].transpose(0, 2, 1))  # W[., ., i, j]^T
-            dxp[:, s:] += np.matmul(wij, gw[:, :, :total - s]).reshape(C, total - s)
+            dxp[:, s:] += dcol_i[:, :, j, :total - s].reshape(C, total - s)
     return dxp.reshape(C, N, Hp, Wp)
 
 
