@@ -83,7 +83,7 @@ class Conv2dIm2colFn(Function):
         stride, padding, dilation = ctx.params
         need_x, need_w, need_b = ctx.needs_input_grad
         G = wm.shape[0]
-        O, _, KH, KW = w_shape
+        KH, KW = w_shape[2:]
         gx = gw = gb = None
         if need_b:
             gb = channel_sums(g)                                       # db = sum of g over n, i, j
@@ -95,9 +95,9 @@ class Conv2dIm2colFn(Function):
             # then the inner one of both operands, the orientation BLAS runs fastest
             gw = np.matmul(col, gm.swapaxes(-1, -2)).swapaxes(-1, -2)     # (G, Og, K)
             gw = np.ascontiguousarray(gw).reshape(w_shape)
-        if need_x:
+        if need_x:                                                     # dx = col2im(W^T @ g)
             gx = col2im_matmul(wm, g, gm, x_shape, padding, KH, KW, stride, dilation)
-        return gx, gw, gb                                              # dx = col2im(W^T @ g)
+        return gx, gw, gb
 
 
 class Conv2d1x1Fn(Function):
