@@ -423,3 +423,5 @@ def test_channel_sums_is_the_sum_over_n_i_j():
     np.testing.assert_allclose(kconv.channel_sums(g), g.sum(axis=(0, 2, 3)), rtol=1e-5)
     assert kconv.channel_sums(g).dtype == np.float32
     assert kconv.channel_sums(np.zeros((0, 4, 2, 2))).tolist() == [0, 0, 0, 0]
+    ones = np.broadcast_to(np.float32(1), (3, 4, 5, 6))               # the gradient of a .sum()
+    assert kconv.channel_sums(ones).tolist() == [90] * 4

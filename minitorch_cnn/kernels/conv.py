@@ -54,6 +54,8 @@ def channel_sums(g):
 
     As a matrix-vector product with ones, which BLAS runs on its threads: ~2x numpy's
     ``g.sum(axis=(0, 2, 3))`` here on the large gradients."""
+    if not g.flags.c_contiguous:            # e.g. the broadcast gradient of a .sum(): a reshape
+        return g.sum(axis=(0, 2, 3))        # would copy it, numpy's sum reads it as it is
     N, O, H, W = g.shape
     rows = g.reshape(N, O, H * W)
     return np.matmul(rows, np.ones(rows.shape[2], g.dtype)).sum(axis=0)
