@@ -30,8 +30,7 @@ def strided(wm, g, gm, x_shape, p, k):
 
 def flat(wm, g, gm, x_shape, p, k):
     N, C, H, W = x_shape
-    dxp = kc.col2im_flat(wm, g, (N, C, H + 2 * p, W + 2 * p), k, k, (1, 1))
-    return kc.batch_first(dxp[:, :, p:p + H, p:p + W])
+    return kc.batch_first(kc.col2im_flat(wm, g, ((p, p), (p, p)), x_shape, k, k, (1, 1)))
 
 
 def main():

@@ -139,27 +139,35 @@ def col2im(dcol, padded_shape, stride, dilation):
     return out
 
 
-def col2im_flat(wm, g, padded_shape, KH, KW, dilation):
-    """``col2im(W^T @ g)`` for stride 1, as flat runs: wm (G, Og, K), g (N, O, OH, OW) ->
-    dxp (C, N, Hp, Wp).
+def col2im_flat(wm, g, padding, x_shape, KH, KW, dilation):
+    """``col2im(W^T @ g)`` for stride 1, as flat runs, unpadded: wm (G, Og, K), g (N, O, OH, OW)
+    -> dx (C, N, H, W) (a view).
 
-    g is spread into zeros the size of the padded image, gw (O, N*Hp*Wp), so that window
-    (a, b) of image n sits at flat position (n*Hp + a)*Wp + b; its tap (i, j) reads the pixel
-    at that position shifted by s = i*dh*Wp + j*dw.  So kernel offset (i, j) adds
+    Lay the padded images out flat, image n from n*S on, rows Wq apart, and spread g into zeros
+    so that window (a, b) of image n sits at n*S + a*Wq + b: its tap (i, j) reads the pixel at
+    that position shifted by s = i*dh*Wq + j*dw.  So kernel offset (i, j) adds
     W[:, :, i, j]^T @ gw as ONE flat run shifted by s: KH*KW long contiguous adds, where
-    ``col2im`` adds rows OW long (3-5x slower here).  The products are made one kernel row i
-    at a time and added while still in cache, so dcol (K, N*Hp*Wp) is never stored whole (KH
-    products, not KH*KW: on a busy machine each BLAS call may wait for its second thread).
-    (gw's zero columns, which may wrap into the next row or image, add exactly 0 -- if W is
-    finite.)
+    ``col2im`` adds rows OW long (3-5x slower here).  Neighbouring rows (and images) overlap by
+    as many padding columns (rows) as both borders and the windows allow, Wq = Wp - min(pl, pr,
+    dw*(KW-1)): padding sums are thrown away, so they may share places, and the products shrink.
+    They are made one kernel row i at a time and added while still in cache, so dcol is never
+    stored whole (KH products, not KH*KW: on a busy machine each BLAS call may wait for its
+    second thread).  gw's zeros, which wrap into the next row or image, add exactly 0 -- if W
+    is finite.
     """
     dh, dw = dilation
     G, Og, K = wm.shape
     N, O, OH, OW = g.shape
-    _, C, Hp, Wp = padded_shape
-    Cg, total = K // (KH * KW), N * Hp * Wp
-    gw = np.zeros((O, N, Hp, Wp), g.dtype)
-    gw[:, :, :OH, :OW] = g.swapaxes(0, 1)
+    C, H, W = x_shape[1:]
+    (pt, pb), (pl, pr) = padding
+    Hp, Wp = H + pt + pb, W + pl + pr
+    Wq = Wp - min(pl, pr, dw * (KW - 1))                    # row pitch: shared padding columns
+    S = (Hp - min(pt, pb, dh * (KH - 1))) * Wq              # image pitch: shared padding rows
+    Cg, total = K // (KH * KW), (N - 1) * S + (Hp - 1) * Wq + Wp if N else 0
+    gw = np.zeros((O, total), g.dtype)
+    it = gw.itemsize
+    np.lib.stride_tricks.as_strided(gw, (O, N, OH, OW), (total * it, S * it, Wq * it, it))[
+        ...] = g.swapaxes(0, 1)                             # window (n, a, b) at n*S + a*Wq + b
     gw = gw.reshape(G, Og, total)
     w = wm.reshape(G, Og, Cg, KH, KW)
     dxp = np.zeros((C, total), g.dtype)
@@ -167,9 +175,11 @@ def col2im_flat(wm, g, padded_shape, KH, KW, dilation):
         wi = np.ascontiguousarray(w[:, :, :, i].transpose(0, 2, 3, 1))      # W[., ., i, :]^T
         dcol_i = np.matmul(wi.reshape(G, Cg * KW, Og), gw).reshape(G, Cg, KW, total)
         for j in range(KW):
-            s = i * dh * Wp + j * dw
+            s = i * dh * Wq + j * dw
             dxp[:, s:] += dcol_i[:, :, j, :total - s].reshape(C, total - s)
-    return dxp.reshape(C, N, Hp, Wp)
+    real = dxp[:, pt * Wq + pl:]                            # pixel (n, y, x) at n*S + y*Wq + x
+    return np.lib.stride_tricks.as_strided(real, (C, N, H, W), (total * it, S * it, Wq * it, it),
+                                           writeable=False)
 
 
 def col2im_matmul(wm, g, gm, x_shape, padding, KH, KW, stride, dilation):
@@ -177,10 +187,10 @@ def col2im_matmul(wm, g, gm, x_shape, padding, KH, KW, stride, dilation):
 
     wm (G, Og, K) the weights, g (N, O, OH, OW) the output gradient and gm the same as the
     (G, Og, N*OH*OW) matrix  ->  dx (N, C, H, W).
-    For stride 1 and finite weights: ``col2im_flat``, whose products cost Hp*Wp/(OH*OW) times
-    more (g spread to the padded size) but whose adds are long flat runs; that pays when dcol's
-    K rows outnumber g's O rows (what the flat runs save grows with K, what spreading g costs
-    with O).  (With an inf weight, 0 * inf = NaN would reach pixels the weight never multiplies:
+    For stride 1 and finite weights: ``col2im_flat``, whose products cost up to Hp*Wp/(OH*OW)
+    times more (g spread to the padded size) but whose adds are long flat runs; that pays when
+    dcol's K rows outnumber g's O rows (what the flat runs save grows with K, what spreading g
+    costs with O).  (With an inf weight, 0 * inf = NaN would reach pixels the weight never multiplies:
     those keep ``col2im``.)
     """
     G, Og, K = wm.shape
@@ -190,8 +200,7 @@ def col2im_matmul(wm, g, gm, x_shape, padding, KH, KW, stride, dilation):
     Hp, Wp = H + pt + pb, W + pl + pr
     wt = wm.transpose(0, 2, 1)                                        # W^T per group
     if stride == (1, 1) and G * K > O and np.isfinite(wm).all():
-        dxp = col2im_flat(wm, g, (N, C, Hp, Wp), KH, KW, dilation)
-        return batch_first(dxp[:, :, pt:pt + H, pl:pl + W])          # unpad, NCHW: one copy
+        return batch_first(col2im_flat(wm, g, padding, x_shape, KH, KW, dilation))  # NCHW copy
     dcol = np.matmul(wt, gm).reshape(C, KH, KW, N, OH, OW)
     dxp = col2im(dcol, (N, C, Hp, Wp), stride, dilation)              # (N, C, Hp, Wp)
     if pt == pb == pl == pr == 0:
