@@ -324,3 +324,107 @@ def test_reference_im2col_matches_loops_and_autograd_gives_its_backward(stride, 
         grads.append((X.grad, Wt.grad, B.grad))
     for a, c in zip(*grads):
         np.testing.assert_allclose(a, c, rtol=1e-10, atol=1e-12)
+
+
+# ------------------------------------------------------------------ the kernels' layouts
+# In the 1x1 path, images with >= PER_IMAGE_MIN_PIXELS output pixels take one matrix product
+# each, smaller ones are put side by side; stride-1 convs with K > O and finite weights take
+# col2im_flat.  Every layout must give the same numbers (large k x k images checked as well).
+from minitorch_cnn.kernels import conv as kconv                    # noqa: E402
+
+LARGE = [   # (x shape, weight shape, conv kwargs): OH*OW >= PER_IMAGE_MIN_PIXELS
+    ((2, 3, 20, 21), (4, 3, 3, 3), dict(padding=1)),
+    ((1, 4, 22, 24), (4, 2, 3, 2), dict(padding=(1, 0), dilation=(1, 2), groups=2)),
+    ((2, 3, 21, 20), (2, 3, 1, 1), {}),                             # the 1x1 path
+    ((1, 2, 41, 42), (3, 2, 1, 1), dict(stride=2)),                 # 1x1 strided
+    ((1, 2, 45, 44), (3, 2, 3, 3), dict(stride=2, padding=1)),
+]
+
+
+def test_the_large_shapes_are_large_and_the_small_ones_small():
+    for xs, ws, kw in LARGE:
+        y = F.conv2d(mt.zeros(*xs), mt.zeros(*ws), **kw)
+        assert kconv.per_image(y.shape[2] * y.shape[3])
+    assert not kconv.per_image(14 * 14)
+
+
+@pytest.mark.parametrize("xs,ws,kw", LARGE, ids=[str(i) for i in range(len(LARGE))])
+def test_large_images_match_the_reference_and_gradcheck(xs, ws, kw):
+    rng = np.random.default_rng(11)
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    out, _, _ = run(F.conv2d, x, w, b, **kw)
+    np.testing.assert_allclose(out, naive_conv2d(x, w, b, **kw), rtol=1e-10, atol=1e-10)
+    inputs = [mt.tensor(a, requires_grad=True) for a in (x, w, b)]
+    assert mt.gradcheck(lambda *t: F.conv2d(*t, **kw), inputs, fast=True)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("xs,ws,kw", LARGE, ids=[str(i) for i in range(len(LARGE))])
+def test_large_images_against_torch(xs, ws, kw):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(12)
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    out, grads, g = run(F.conv2d, x, w, b, **kw)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = torch.nn.functional.conv2d(tx, tw, tb, **kw)
+    ty.backward(torch.tensor(g))
+    np.testing.assert_allclose(out, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
+    for ours, theirs in zip(grads, (tx, tw, tb)):
+        np.testing.assert_allclose(ours, theirs.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+FLAT = [   # (x shape, weight shape, padding, dilation, groups): stride 1, K > O
+    ((2, 3, 6, 7), (2, 3, 3, 3), ((1, 1), (1, 1)), (1, 1), 1),
+    ((1, 4, 7, 6), (2, 2, 2, 3), ((0, 1), (1, 0)), (2, 1), 2),     # asymmetric pad, groups
+    ((3, 2, 5, 5), (1, 2, 5, 5), ((2, 2), (2, 2)), (1, 1), 1),
+    ((1, 1, 4, 9), (1, 1, 1, 3), ((0, 0), (0, 0)), (1, 3), 1),
+    ((2, 2, 4, 5), (1, 2, 1, 3), ((1, 1), (2, 1)), (1, 1), 1),     # padding > kernel reach
+    ((2, 3, 5, 4), (2, 3, 3, 3), ((0, 2), (2, 0)), (1, 1), 1),     # 'same'-like, one-sided
+    ((2, 2, 6, 6), (1, 2, 2, 2), ((3, 3), (3, 3)), (3, 3), 1),     # dilation meets padding
+]
+
+
+@pytest.mark.parametrize("xs,ws,padding,dilation,groups", FLAT,
+                         ids=[str(i) for i in range(len(FLAT))])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_col2im_flat_gives_what_col2im_gives(xs, ws, padding, dilation, groups, dtype):
+    rng = np.random.default_rng(13)
+    N, C, H, W = xs
+    O, Cg, KH, KW = ws
+    (pt, pb), (pl, pr) = padding
+    OH = H + pt + pb - dilation[0] * (KH - 1)
+    OW = W + pl + pr - dilation[1] * (KW - 1)
+    wm = rng.standard_normal(ws).astype(dtype).reshape(groups, O // groups, Cg * KH * KW)
+    g = rng.standard_normal((N, O, OH, OW)).astype(dtype)
+    assert groups * wm.shape[2] > O                                  # the flat branch applies
+    gm = kconv.batch_matrices(g, groups, one_each=False)
+    flat = kconv.col2im_matmul(wm, g, gm, xs, padding, KH, KW, (1, 1), dilation)
+    # the same sum by col2im: dcol = W^T @ g, then the strided adds
+    dcol = np.matmul(wm.transpose(0, 2, 1), gm).reshape(C, KH, KW, N, OH, OW)
+    dxp = kconv.col2im(dcol, (N, C, H + pt + pb, W + pl + pr), (1, 1), dilation)
+    want = dxp[:, :, pt:pt + H, pl:pl + W]
+    assert flat.dtype == dtype and flat.shape == xs and flat.flags.c_contiguous
+    np.testing.assert_allclose(flat, want, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_an_inf_weight_keeps_col2im_and_reaches_only_its_pixels():
+    x = np.ones((1, 2, 4, 5))
+    w = np.ones((1, 2, 3, 3))                                      # K = 18 > O = 1: flat applies
+    w[0, 1, 0, 0] = np.inf
+    X, Wt = mt.tensor(x, requires_grad=True), mt.tensor(w)
+    with np.errstate(invalid="ignore"):                         # the forward's 0 * inf: NaN
+        F.conv2d(X, Wt, padding=1).sum().backward()
+    finite = np.isfinite(X.grad)
+    assert finite[0, 0].all()                                      # channel 0 never meets inf
+    assert not np.isnan(X.grad).any()                              # inf, never 0 * inf = NaN
+    assert (~finite[0, 1]).sum() == 12                             # pixels tap (0, 0) reads
+
+
+def test_channel_sums_is_the_sum_over_n_i_j():
+    g = np.random.default_rng(14).standard_normal((3, 4, 5, 6)).astype(np.float32)
+    np.testing.assert_allclose(kconv.channel_sums(g), g.sum(axis=(0, 2, 3)), rtol=1e-5)
+    assert kconv.channel_sums(g).dtype == np.float32
+    assert kconv.channel_sums(np.zeros((0, 4, 2, 2))).tolist() == [0, 0, 0, 0]
+    ones = np.broadcast_to(np.float32(1), (3, 4, 5, 6))               # the gradient of a .sum()
+    assert kconv.channel_sums(ones).tolist() == [90] * 4

@@ -4,7 +4,8 @@ Each ``Function`` in ``nn/functional`` states its forward and backward in terms 
 speed tricks live here, each with its reason in a line (what they buy, measured, and the command
 that measures it: docs/performance.md).
 
-conv.py        pad, im2col, col2im
+conv.py        pad, im2col, col2im (and col2im_flat), the NCHW transposes around the matrix
+               products (channels_first, batch_first, batch_matrices), channel_sums
 pooling.py     max_pool_forward/backward, avg_pool_forward/backward, the adaptive bins
 batchnorm.py   batch_norm_forward/backward
 work.py        batch_pieces: the one place that decides how a kernel's work is split

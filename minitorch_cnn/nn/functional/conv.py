@@ -23,7 +23,8 @@ convolution is ONE matrix multiply (one per group)
     out(O, N*P) = W(O, K) @ col(K, N*P)   (+ b)    -> transposed once to NCHW (N, O, OH, OW).
 
 (Why not N products out[n] = W @ col[n], which land in NCHW directly?  One big product beats
-N small ones by more than the one transposing copy costs: docs/performance.md.)
+N small ones by more than the one transposing copy costs, even for the 28x28 stem:
+docs/performance.md.)
 
 The price is memory: every input pixel is copied into up to KH*KW windows.  The kernels
 (``kernels/conv.py``: ``pad``, ``im2col``, ``col2im``) hold how that copy is made.
@@ -31,26 +32,29 @@ The price is memory: every input pixel is copied into up to KH*KW windows.  The 
 Backward reuses the same matrices:  dW = g(O, N*P) @ col^T (computed as (col @ g^T)^T, which
 BLAS runs faster here),  dcol = W^T @ g, and **col2im** adds each column back to the pixels it
 was copied from -- a Python loop over the KH*KW kernel offsets only, each step adding one
-strided slice (never a loop over pixels).
+strided slice (never a loop over pixels; ``kernels.conv.col2im_matmul`` says how, for stride 1,
+the slices become flat runs).
 
 **The 1x1 lesson.**  With a 1x1 kernel a window is a single pixel's C channels, so the
 convolution is a per-pixel linear map over channels:  out[n, :, i, j] = W @ x[n, :, i, j] + b.
 im2col would only copy x into itself; ``Conv2d1x1Fn`` skips it: viewing x as (N, C, H*W), the
 whole layer is ``W(O, C) @ x(N, C, HW)`` -> (N, O, HW), already NCHW (here x *is* the col
-matrix of each image, so the batch cannot be put side by side without a copy).  ``conv2d``
-picks that path automatically; ``conv2d_general`` always uses im2col (tests and benchmarks).
+matrix of each image; small images are put side by side with one copy, as im2col would).
+``conv2d`` picks that path automatically; ``conv2d_general`` always uses im2col (tests and
+benchmarks).
 """
 import numpy as np
 
 from ...autograd import Function
-from ...kernels.conv import col2im, im2col, pad
+from ...kernels.conv import (batch_matrices, channel_sums, col2im_matmul, from_batch_matrices,
+                              im2col, pad, per_image, sum_over_images)
 from .._args import as_tensor, pair_arg
 
 
 class Conv2dIm2colFn(Function):
     """The general path: any kernel, stride, padding, dilation, groups.
 
-    Matrices (per group g; M = N*OH*OW, the batch's output pixels side by side):
+    Matrices (per group g; P = OH*OW output pixels per image, M = N*P for the whole batch):
         col[g] (K, M)    W[g] (Og, K)    out[g] = W[g] @ col[g]  (Og, M)
     """
 
@@ -64,74 +68,58 @@ class Conv2dIm2colFn(Function):
         OH = (Hp - dilation[0] * (KH - 1) - 1) // stride[0] + 1
         OW = (Wp - dilation[1] * (KW - 1) - 1) // stride[1] + 1
         xp = pad(x, (pt, pb), (pl, pr), 0)                        # x with its zero border
-        M = N * OH * OW
-        col = im2col(xp, KH, KW, stride, dilation, OH, OW).reshape(G, K, M)
+        col = im2col(xp, KH, KW, stride, dilation, OH, OW).reshape(G, K, N * OH * OW)
         wm = w.reshape(G, O // G, K)
-        out_cn = np.matmul(wm, col)                  # out[g] = W[g] @ col[g]: (O, N*OH*OW)
-        # (O, N, OH, OW) -> NCHW in one pass, adding one bias per filter on the way
-        out = np.empty((N, O, OH, OW), dtype=out_cn.dtype)
-        out_cn = out_cn.reshape(O, N, OH, OW).transpose(1, 0, 2, 3)
-        if b is None:
-            out[...] = out_cn
-        else:
-            np.add(out_cn, b.reshape(1, O, 1, 1), out=out)
+        out = from_batch_matrices(np.matmul(wm, col), N, OH, OW, b)   # out = W @ col + b, NCHW
         ctx.save_for_backward(col, wm)
-        ctx.shapes = (x.shape, w.shape, (N, C, Hp, Wp))
+        ctx.shapes = (x.shape, w.shape)
         ctx.params = (stride, padding, dilation)
         return out
 
     @staticmethod
     def backward(ctx, g):
         col, wm = ctx.saved
-        x_shape, w_shape, xp_shape = ctx.shapes
-        stride, ((pt, _), (pl, _)), dilation = ctx.params
+        x_shape, w_shape = ctx.shapes
+        stride, padding, dilation = ctx.params
         need_x, need_w, need_b = ctx.needs_input_grad
-        G, K, M = col.shape
-        O, _, KH, KW = w_shape
-        N, _, OH, OW = g.shape
+        G = wm.shape[0]
+        KH, KW = w_shape[2:]
         gx = gw = gb = None
         if need_b:
-            gb = g.sum(axis=(0, 2, 3))                                 # db = sum of g over n, i, j
+            gb = channel_sums(g)                                       # db = sum of g over n, i, j
         if not (need_w or need_x):
             return gx, gw, gb
-        gm = np.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(G, O // G, M)  # g as (O, M)
+        gm = batch_matrices(g, G, one_each=False)                      # g as (G, Og, N*P)
         if need_w:
-            # dW[g] = g[g] @ col[g]^T, computed as (col[g] @ g[g]^T)^T: the long M axis is then
-            # the inner one of both operands, the orientation BLAS runs fastest
-            gw = np.matmul(col, gm.transpose(0, 2, 1)).transpose(0, 2, 1)      # (G, Og, K)
+            # dW[g] = g[g] @ col[g]^T, computed as (col[g] @ g[g]^T)^T: the long pixel axis is
+            # then the inner one of both operands, the orientation BLAS runs fastest
+            gw = np.matmul(col, gm.swapaxes(-1, -2)).swapaxes(-1, -2)     # (G, Og, K)
             gw = np.ascontiguousarray(gw).reshape(w_shape)
-        if need_x:
-            dcol = np.matmul(wm.transpose(0, 2, 1), gm)                 # dcol[g] = W[g]^T @ g[g]
-            dcol = dcol.reshape(x_shape[1], KH, KW, N, OH, OW)
-            dxp = col2im(dcol, xp_shape, stride, dilation)             # (C, N, Hp, Wp)
-            gx = dxp[:, :, pt:pt + x_shape[2], pl:pl + x_shape[3]].transpose(1, 0, 2, 3).copy()
+        if need_x:                                                     # dx = col2im(W^T @ g)
+            gx = col2im_matmul(wm, g, gm, x_shape, padding, KH, KW, stride, dilation)
         return gx, gw, gb
 
 
 class Conv2d1x1Fn(Function):
     """The 1x1 path (padding 0, groups 1): out[n, :, i, j] = W @ x[n, :, i, j] + b.
 
-    A 1x1 window is one pixel, so there is nothing to gather: view x as (N, C, HW) and
-    multiply by W (O, C) -- ``np.matmul`` broadcasts W over the batch and returns (N, O, HW),
-    which *is* NCHW.  A stride s just keeps every s-th pixel: subsample first, then multiply.
+    A 1x1 window is one pixel, so there is nothing to gather: x viewed as (N, C, HW) is already
+    the col matrix of each image, and out[n] = W (O, C) @ x[n] (C, HW) lands in NCHW.  (Small
+    images are put side by side first -- one copy -- to make the N products one:
+    ``kernels.conv.batch_matrices``.)  A stride s keeps every s-th pixel: subsample, multiply.
     """
 
     @staticmethod
     def forward(ctx, x, w, b, *, stride):
         sh, sw = stride
-        if sh > 1 or sw > 1:
-            x_used = x[:, :, ::sh, ::sw]             # the pixels the kernel lands on
-        else:
-            x_used = x
+        x_used = x[:, :, ::sh, ::sw] if sh > 1 or sw > 1 else x    # the pixels the kernel reads
         N, C, OH, OW = x_used.shape
-        xm = np.ascontiguousarray(x_used).reshape(N, C, OH * OW)
+        xm = batch_matrices(x_used, 1, per_image(OH * OW))         # x as the col matrix
         wm = w.reshape(w.shape[0], C)
-        out = np.matmul(wm, xm)                      # out[n] = W @ x[n]: (N, O, P)
-        if b is not None:
-            out += b[:, None]
+        out = from_batch_matrices(np.matmul(wm, xm), N, OH, OW, b)  # out[n] = W @ x[n] + b
         ctx.save_for_backward(xm, wm)
         ctx.shapes = (x.shape, w.shape, stride)
-        return out.reshape(N, wm.shape[0], OH, OW)
+        return out
 
     @staticmethod
     def backward(ctx, g):
@@ -139,17 +127,18 @@ class Conv2d1x1Fn(Function):
         x_shape, w_shape, (sh, sw) = ctx.shapes
         need_x, need_w, need_b = ctx.needs_input_grad
         N, O, OH, OW = g.shape
-        gm = np.ascontiguousarray(g).reshape(N, O, OH * OW)
         gx = gw = gb = None
         if need_b:
-            gb = gm.sum(axis=(0, 2))                                   # db = sum of g over n, i, j
+            gb = channel_sums(g)                                       # db = sum of g over n, i, j
+        if not (need_w or need_x):
+            return gx, gw, gb
+        gm = batch_matrices(g, 1, one_each=xm.ndim == 4)               # g in x's layout
         if need_w:
             # dW = sum over n of g[n] @ x[n]^T, computed transposed, x[n] @ g[n]^T: the long
-            # HW axis inner in both operands, the orientation BLAS runs fastest
-            per_image = np.matmul(xm, gm.transpose(0, 2, 1))           # (N, C, O)
-            gw = np.ascontiguousarray(per_image.sum(axis=0).T).reshape(w_shape)  # sum over n
+            # pixel axis inner in both operands, the orientation BLAS runs fastest
+            gw = sum_over_images(np.matmul(xm, gm.swapaxes(-1, -2)))[0].T.reshape(w_shape)
         if need_x:
-            gx = np.matmul(wm.T, gm).reshape(N, wm.shape[1], OH, OW)   # dx[n] = W^T @ g[n]
+            gx = from_batch_matrices(np.matmul(wm.T, gm), N, OH, OW)   # dx[n] = W^T @ g[n]
             if sh > 1 or sw > 1:                     # skipped pixels did not affect the output
                 full = np.zeros(x_shape, dtype=gx.dtype)
                 full[:, :, ::sh, ::sw] = gx
