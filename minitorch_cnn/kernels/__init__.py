@@ -7,5 +7,6 @@ that measures it: docs/performance.md).
 conv.py        pad, im2col, col2im
 pooling.py     max_pool_forward/backward, avg_pool_forward/backward, the adaptive bins
 batchnorm.py   batch_norm_forward/backward
-work.py        batch_pieces: the one place that decides how a kernel's work is split
+work.py        how a kernel's work is split: fixed chunks on a lazily created thread pool
+               (``parallel``, ``chunks``, ``set_num_threads``), and ``batch_pieces``
 """
