@@ -7,6 +7,8 @@ that measures it: docs/performance.md).
 conv.py        pad, im2col, col2im
 pooling.py     max_pool_forward/backward, avg_pool_forward/backward, the adaptive bins
 batchnorm.py   batch_norm_forward/backward
+activation.py  relu_forward/backward
+shape.py       concatenate
 work.py        how a kernel's work is split: fixed chunks on a lazily created thread pool
                (``parallel``, ``chunks``, ``set_num_threads``), and ``batch_pieces``
 """

@@ -20,6 +20,7 @@ several passes over it inside the core's cache.
 
 Users call ``mt.set_num_threads(n)`` / ``mt.get_num_threads()`` (exported by the package).
 """
+import contextvars
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -62,10 +63,10 @@ class Workers:
                 self._n = default_num_threads()
             else:
                 try:
-                    value = int(raw)
+                    self._n = check_num_threads(int(raw), "")
                 except ValueError:
-                    value = raw
-                self._n = check_num_threads(value, f"environment variable {ENV_VAR}")
+                    raise ValueError(f"environment variable {ENV_VAR}: expected a positive "
+                                     f"integer number of threads, got {raw!r}") from None
         return self._n
 
     def set_num_threads(self, n):
@@ -108,7 +109,9 @@ class Workers:
             finally:
                 self._local.busy = False
 
-        futures = [self._executor(n).submit(work) for _ in range(n - 1)]
+        # each thread runs in a copy of the caller's context: np.errstate is a context variable
+        futures = [self._executor(n).submit(contextvars.copy_context().run, work)
+                   for _ in range(n - 1)]
         try:
             work()
         finally:
