@@ -27,7 +27,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 ENV_VAR = "MINITORCH_CNN_NUM_THREADS"
 CHUNK_BYTES = 1 << 21        # at most ~2 MB per chunk: a kernel's passes over it stay in cache
-L2_CHUNK_BYTES = 1 << 18     # ~256 KB: for kernels that reuse a chunk's temporaries (L2-sized)
 MIN_CHUNK_BYTES = 1 << 16    # at least ~64 KB: below that numpy's per-call cost dominates
 MIN_CHUNKS = 8               # big arrays in >= 8 chunks, so threads finish close together
 
@@ -136,20 +135,19 @@ def get_num_threads():
     return WORKERS.num_threads()
 
 
-def chunks(n, item_bytes, small=False):
+def chunks(n, item_bytes):
     """Slices cutting ``range(n)`` (items of ``item_bytes``) into ``MIN_CHUNKS`` pieces, or more
-    if that exceeds ``CHUNK_BYTES`` (``small``: ``L2_CHUNK_BYTES``) each, fewer if below
-    ``MIN_CHUNK_BYTES``: a function of the shape alone, never of the thread count."""
+    if that exceeds ``CHUNK_BYTES`` each, fewer if below ``MIN_CHUNK_BYTES``: a function of the
+    shape alone, never of the thread count."""
     item_bytes = max(1, item_bytes)
-    most = min(L2_CHUNK_BYTES, CHUNK_BYTES) if small else CHUNK_BYTES
-    step = min(max(-(-n // MIN_CHUNKS), MIN_CHUNK_BYTES // item_bytes), most // item_bytes)
+    step = min(max(-(-n // MIN_CHUNKS), MIN_CHUNK_BYTES // item_bytes), CHUNK_BYTES // item_bytes)
     step = max(1, step)
     return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
 
-def parallel(fn, n, item_bytes, small=False):
-    """Run ``fn(i, slice)`` for the i-th of ``chunks(n, item_bytes, small)``, on the pool."""
-    WORKERS.run(lambda piece: fn(*piece), enumerate(chunks(n, item_bytes, small)))
+def parallel(fn, n, item_bytes):
+    """Run ``fn(i, slice)`` for the i-th of ``chunks(n, item_bytes)``, on the pool."""
+    WORKERS.run(lambda piece: fn(*piece), enumerate(chunks(n, item_bytes)))
 
 
 def batch_pieces(n):
