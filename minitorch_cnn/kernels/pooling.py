@@ -99,7 +99,7 @@ def max_pool_forward(x, k, s, p, o):
 
     def run(i, c):
         if tile:
-            out[c], arg = tile2_forward(planes[c])
+            arg = tile2_forward(planes[c], out[c])
             if arg is not None:                         # None: a NaN, the wide path decides
                 saved[i] = ("tile", arg)
                 return
@@ -127,18 +127,18 @@ def max_pool_backward(g, saved, x_shape, k, s, p):
     return gx.reshape(x_shape)
 
 
-def tile2_forward(x):
-    """2x2 stride-2 max without padding: x (N, C, H, W) -> (out (N, C, H//2, W//2), arg int8
-    0..3 in row-major window order), or (out, None) if a NaN came out (the wide path redoes it:
-    torch sends its gradient to the NaN).  The windows tile x, so three pairwise maxima of its
-    four strided offsets give the max -- 3 passes instead of the wide path's 4 plus arg-max."""
-    oh, ow = x.shape[2] // 2, x.shape[3] // 2
+def tile2_forward(x, out):
+    """2x2 stride-2 max without padding: x (N, C, H, W) -> out (N, C, H//2, W//2), written in
+    place; returns the arg-max (int8 0..3 in row-major window order), or None if a NaN came out
+    (the wide path redoes it: torch sends its gradient to the NaN).  The windows tile x, so three
+    pairwise maxima of its four strided offsets give the max (the wide path: 4 + arg-max)."""
+    oh, ow = out.shape[2:]
     a, b = x[:, :, 0:2 * oh:2, 0:2 * ow:2], x[:, :, 0:2 * oh:2, 1:2 * ow:2]
     c, d = x[:, :, 1:2 * oh:2, 0:2 * ow:2], x[:, :, 1:2 * oh:2, 1:2 * ow:2]
     top, bottom = np.maximum(a, b), np.maximum(c, d)
-    out = np.maximum(top, bottom)
+    np.maximum(top, bottom, out=out)
     if out.size and np.isnan(out.min()):                # (min propagates NaN: the cheapest check)
-        return out, None
+        return None
     right = np.greater(b, a).view(np.int8)              # strict >: the first maximum wins ties
     low_right = np.greater(d, c).view(np.int8)
     low = np.greater(bottom, top).view(np.int8)
@@ -146,7 +146,7 @@ def tile2_forward(x):
     arg += 2                                            # branch-free: masked writes are slow
     arg *= low
     arg += right
-    return out, arg
+    return arg
 
 
 def tile2_backward(g, arg, gx):
