@@ -36,6 +36,9 @@ def fb(mt, kind, args):
             x, fn, a = args
             X = mt.tensor(x, requires_grad=True)
             getattr(F, fn)(X, *a).sum().backward()
+        elif kind == "relu":
+            x, = args
+            F.relu(mt.tensor(x, requires_grad=True)).sum().backward()
         else:
             x, = args
             X = mt.tensor(x, requires_grad=True)
@@ -74,6 +77,7 @@ if which in ("all", "layers"):     # bench_layers.py's cases
         for fn, a in [("max_pool2d", (2,)), ("max_pool2d", (3, 1, 1)), ("avg_pool2d", (3, 1, 1))]:
             ratios.append(ab(f"{fn}{a} {shape}", lambda mt, x=x, fn=fn, a=a: fb(mt, "pool", (x, fn, a)), 9))
         ratios.append(ab(f"batch_norm(train) {shape}", lambda mt, x=x: fb(mt, "bn", (x,)), 9))
+        ratios.append(ab(f"relu {shape}", lambda mt, x=x: fb(mt, "relu", (x,)), 9))
 if which in ("all", "training"):   # bench_training.py's step: InceptionLite, batch 128, Adam
     data = MNIST(train=True)
     xs, ys = data.images[:128], data.labels[:128]

@@ -319,3 +319,24 @@ def test_chunked_batch_norm_matches_torch(small_chunks):
     np.testing.assert_allclose(b.grad, tb.grad.numpy(), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(rm, trm.numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(rv, trv.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_makes_its_own_pool(threads):
+    threads(2)
+    work.WORKERS.run(lambda p: None, range(4))          # the parent's pool exists
+    code = ("import os, sys, minitorch_cnn as mt\n"
+            "from minitorch_cnn.kernels import work\n"
+            "mt.set_num_threads(2)\n"
+            "work.WORKERS.run(lambda p: None, range(4))\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    out = []\n"
+            "    work.WORKERS.run(out.append, range(4))\n"
+            "    os._exit(0 if sorted(out) == [0, 1, 2, 3] else 1)\n"
+            "_, status = os.waitpid(pid, 0)\n"
+            "sys.exit(os.waitstatus_to_exitcode(status))\n")
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr

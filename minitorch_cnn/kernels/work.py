@@ -15,8 +15,8 @@ several passes over it inside the core's cache.
   and the thread count.  Nothing is created at import: the count is read from
   ``MINITORCH_CNN_NUM_THREADS`` (default: the CPUs this process may use) on first use, and the
   ``ThreadPoolExecutor`` is created by the first kernel that runs more than one chunk with more
-  than one thread.  ``set_num_threads`` shuts the old pool down (a new one comes when needed);
-  the pool's threads are daemon-like (``concurrent.futures`` joins them at interpreter exit).
+  than one thread.  ``set_num_threads`` shuts the old pool down (a new one comes when needed),
+  a forked child makes its own, and ``concurrent.futures`` joins the threads at interpreter exit.
 
 Users call ``mt.set_num_threads(n)`` / ``mt.get_num_threads()`` (exported by the package).
 """
@@ -53,6 +53,7 @@ class Workers:
         self._n = None                       # None: not read from the environment yet
         self._pool = None                    # created on first parallel use
         self._pool_size = 0
+        self._pool_pid = None                # the process that created it (fork check)
         self._lock = threading.Lock()
         self._local = threading.local()      # .busy: this thread is running a chunk
 
@@ -78,11 +79,13 @@ class Workers:
 
     def _executor(self, n):
         with self._lock:
+            if self._pool is not None and self._pool_pid != os.getpid():
+                self._pool = None                       # forked: the parent's threads are gone
             if self._pool is None or self._pool_size != n - 1:
                 if self._pool is not None:
                     self._pool.shutdown(wait=False)
                 self._pool = ThreadPoolExecutor(n - 1, thread_name_prefix="minitorch_cnn")
-                self._pool_size = n - 1
+                self._pool_size, self._pool_pid = n - 1, os.getpid()
             return self._pool
 
     def run(self, fn, pieces):
