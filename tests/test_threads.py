@@ -38,9 +38,11 @@ def test_set_and_get(threads):
     assert mt.get_num_threads() == 1
     threads(2)
     assert mt.get_num_threads() == 2
+    threads(np.int64(1))                                 # numpy integers are integers
+    assert mt.get_num_threads() == 1 and type(mt.get_num_threads()) is int
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True, None])
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True, None, np.int64(0)])
 def test_bad_counts_are_refused(threads, bad):
     with pytest.raises(ValueError, match=r"set_num_threads: expected a positive integer.*got"):
         mt.set_num_threads(bad)

@@ -1,10 +1,10 @@
 """How a kernel's work is split: the one place that decides it.
 
-Memory-bound element-wise passes (pooling, batch norm, ReLU) are cut into *chunks* along an
-axis of independent work (planes N*C, channels, rows of a flat array) and the chunks run on a
-small thread pool: numpy releases the GIL inside large array operations, so two threads use
-two cores, as PyTorch's OpenMP does.  A chunk a few hundred KB in size also keeps a kernel's
-several passes over it inside the core's cache.
+Memory-bound element-wise passes (pooling, batch norm, ReLU, concatenation) are cut into
+*chunks* along an axis of independent work (the N*C planes, the images of a batch, the elements
+of a flat array) and the chunks run on a small thread pool: numpy releases the GIL inside large
+array operations, so two threads use two cores, as PyTorch's OpenMP does.  A chunk of at most
+2 MB also keeps a kernel's several passes over it in cache.
 
 * **Chunk boundaries depend on the shape only, never on the thread count** (``chunks``): every
   thread count runs exactly the same numpy calls on exactly the same slices, so results -- sums
@@ -21,6 +21,7 @@ several passes over it inside the core's cache.
 Users call ``mt.set_num_threads(n)`` / ``mt.get_num_threads()`` (exported by the package).
 """
 import contextvars
+import operator
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -41,9 +42,13 @@ def default_num_threads():
 
 def check_num_threads(n, where):
     """``n`` as a positive int, or a clear error naming ``where`` (the function or variable)."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    try:
+        value = None if isinstance(n, bool) else operator.index(n)    # ints and numpy ints
+    except TypeError:
+        value = None
+    if value is None or value < 1:
         raise ValueError(f"{where}: expected a positive integer number of threads, got {n!r}")
-    return n
+    return value
 
 
 class Workers:
@@ -59,15 +64,18 @@ class Workers:
 
     def num_threads(self):
         if self._n is None:
-            raw = os.environ.get(ENV_VAR)
-            if raw is None or raw.strip() == "":
+            raw = os.environ.get(ENV_VAR, "").strip()
+            if not raw:
                 self._n = default_num_threads()
             else:
                 try:
-                    self._n = check_num_threads(int(raw), "")
+                    value = int(raw)
                 except ValueError:
+                    value = 0
+                if value < 1:
                     raise ValueError(f"environment variable {ENV_VAR}: expected a positive "
-                                     f"integer number of threads, got {raw!r}") from None
+                                     f"integer number of threads, got {raw!r}")
+                self._n = value
         return self._n
 
     def set_num_threads(self, n):
