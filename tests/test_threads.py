@@ -22,6 +22,7 @@ def small_chunks(monkeypatch):
     """Chunks of ~256 bytes: every tensor below is cut into several."""
     monkeypatch.setattr(work, "CHUNK_BYTES", 256)
     monkeypatch.setattr(work, "MIN_CHUNK_BYTES", 1)
+    monkeypatch.setattr(work, "POOL_MIN_BYTES", 1)
 
 
 @pytest.fixture

@@ -28,8 +28,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 ENV_VAR = "MINITORCH_CNN_NUM_THREADS"
 CHUNK_BYTES = 1 << 21        # at most ~2 MB per chunk: a kernel's passes over it stay in cache
-MIN_CHUNK_BYTES = 1 << 16    # at least ~64 KB: below that numpy's per-call cost dominates
+MIN_CHUNK_BYTES = 1 << 20    # at least ~1 MB: below that the per-chunk Python cost dominates
 MIN_CHUNKS = 8               # big arrays in >= 8 chunks, so threads finish close together
+POOL_MIN_BYTES = 1 << 22     # smaller work runs its chunks on the caller: a hand-off costs ~60 us
 
 
 def default_num_threads():
@@ -157,8 +158,14 @@ def chunks(n, item_bytes):
 
 
 def parallel(fn, n, item_bytes):
-    """Run ``fn(i, slice)`` for the i-th of ``chunks(n, item_bytes)``, on the pool."""
-    WORKERS.run(lambda piece: fn(*piece), enumerate(chunks(n, item_bytes)))
+    """Run ``fn(i, slice)`` for the i-th of ``chunks(n, item_bytes)``, on the pool if the work is
+    at least ``POOL_MIN_BYTES`` (the same chunks either way)."""
+    pieces = enumerate(chunks(n, item_bytes))
+    if n * item_bytes < POOL_MIN_BYTES:
+        for piece in pieces:
+            fn(*piece)
+    else:
+        WORKERS.run(lambda piece: fn(*piece), pieces)
 
 
 def batch_pieces(n):
