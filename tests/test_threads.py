@@ -23,6 +23,7 @@ def small_chunks(monkeypatch):
     monkeypatch.setattr(work, "CHUNK_BYTES", 256)
     monkeypatch.setattr(work, "MIN_CHUNK_BYTES", 1)
     monkeypatch.setattr(work, "POOL_MIN_BYTES", 1)
+    monkeypatch.setattr(work, "LIGHT_POOL_MIN_BYTES", 1)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ def channel_sums(n, item_bytes, part):
     def run(i, c):
         parts[i] = part(c)
 
-    parallel(run, n, item_bytes)
+    parallel(run, n, item_bytes, light=True)
     total = parts[0].copy()
     for p in parts[1:]:
         total += p
@@ -55,7 +55,7 @@ def batch_norm_forward(x3, gamma, beta, running_mean, running_var, training, mom
     else:
         var = running_var.astype(dt)
         mean = running_mean.astype(dt)
-        parallel(lambda i, c: np.subtract(x3[c], mean[:, None], out=xc[c]), N, row)
+        parallel(lambda i, c: np.subtract(x3[c], mean[:, None], out=xc[c]), N, row, light=True)
     inv_std = (1.0 / np.sqrt(var + eps)).astype(dt)                 # (C,)
     scale = inv_std if gamma is None else (gamma * inv_std).astype(dt)
     y = np.empty_like(x3)
@@ -65,7 +65,7 @@ def batch_norm_forward(x3, gamma, beta, running_mean, running_var, training, mom
         np.multiply(xc[c], scale[:, None], out=y[c])                # gamma * x_hat
         if shift is not None:
             y[c] += shift                                           #   + beta
-    parallel(normalise, N, row)
+    parallel(normalise, N, row, light=True)
     return y, xc, scale, inv_std
 
 
@@ -98,5 +98,5 @@ def batch_norm_backward(g3, xc, scale, inv_std, training, need_x, need_gamma):
             if training:
                 gx[c] -= xc[c] * a
                 gx[c] -= b
-        parallel(dx, N, row)
+        parallel(dx, N, row, light=True)
     return gx, (sum_gxh if need_gamma else None), sum_g

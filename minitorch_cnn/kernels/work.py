@@ -31,6 +31,7 @@ CHUNK_BYTES = 1 << 21        # at most ~2 MB per chunk: a kernel's passes over i
 MIN_CHUNK_BYTES = 1 << 20    # at least ~1 MB: below that the per-chunk Python cost dominates
 MIN_CHUNKS = 8               # big arrays in >= 8 chunks, so threads finish close together
 POOL_MIN_BYTES = 1 << 22     # smaller work runs its chunks on the caller: a hand-off costs ~60 us
+LIGHT_POOL_MIN_BYTES = 1 << 23   # the same for kernels of one cheap pass per hand-off (batch norm)
 
 
 def default_num_threads():
@@ -157,11 +158,11 @@ def chunks(n, item_bytes):
     return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
 
-def parallel(fn, n, item_bytes):
+def parallel(fn, n, item_bytes, light=False):
     """Run ``fn(i, slice)`` for the i-th of ``chunks(n, item_bytes)``, on the pool if the work is
-    at least ``POOL_MIN_BYTES`` (the same chunks either way)."""
+    at least ``POOL_MIN_BYTES`` (``light``: ``LIGHT_POOL_MIN_BYTES``); the same chunks either way."""
     pieces = enumerate(chunks(n, item_bytes))
-    if n * item_bytes < POOL_MIN_BYTES:
+    if n * item_bytes < (LIGHT_POOL_MIN_BYTES if light else POOL_MIN_BYTES):
         for piece in pieces:
             fn(*piece)
     else:
