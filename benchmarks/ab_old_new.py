@@ -2,6 +2,8 @@
 bench_conv.py, bench_layers.py and bench_training.py, interleaved ABBA, min and median ratios.
 
     python benchmarks/ab_old_new.py /path/to/old/checkout [conv|layers|training|all]
+    python benchmarks/ab_old_new.py /path/to/old/checkout torch   # bench_layers' cases: old,
+                                   # new and PyTorch interleaved, old/torch and new/torch ratios
 
 The old checkout's package is copied to a temporary directory under the name ``mtold`` (its
 imports are relative), so both versions load in this process and share its load and allocator.
@@ -36,6 +38,9 @@ def fb(mt, kind, args):
             x, fn, a = args
             X = mt.tensor(x, requires_grad=True)
             getattr(F, fn)(X, *a).sum().backward()
+        elif kind == "relu":
+            x, = args
+            F.relu(mt.tensor(x, requires_grad=True)).sum().backward()
         else:
             x, = args
             X = mt.tensor(x, requires_grad=True)
@@ -61,7 +66,9 @@ def ab(name, mk, reps):
 rng = np.random.default_rng(0)
 r = lambda *s: rng.standard_normal(s).astype(np.float32)
 which = sys.argv[2] if len(sys.argv) > 2 else "all"
-print("| case | old ms (min) | new ms (min) | new/old (min) | new/old (median) |\n|---|---:|---:|---:|---:|")
+if which != "torch":
+    print("| case | old ms (min) | new ms (min) | new/old (min) | new/old (median) |\n"
+          "|---|---:|---:|---:|---:|")
 ratios = []
 if which in ("all", "conv"):       # bench_conv.py's Inception-lite shapes, batch 128
     for (ci, co, k, hw) in [(1, 32, 3, 28), (16, 24, 3, 14), (24, 48, 3, 14), (8, 16, 5, 14),
@@ -74,6 +81,7 @@ if which in ("all", "layers"):     # bench_layers.py's cases
         for fn, a in [("max_pool2d", (2,)), ("max_pool2d", (3, 1, 1)), ("avg_pool2d", (3, 1, 1))]:
             ratios.append(ab(f"{fn}{a} {shape}", lambda mt, x=x, fn=fn, a=a: fb(mt, "pool", (x, fn, a)), 9))
         ratios.append(ab(f"batch_norm(train) {shape}", lambda mt, x=x: fb(mt, "bn", (x,)), 9))
+        ratios.append(ab(f"relu {shape}", lambda mt, x=x: fb(mt, "relu", (x,)), 9))
 if which in ("all", "training"):   # bench_training.py's step: InceptionLite, batch 128, Adam
     data = MNIST(train=True)
     xs, ys = data.images[:128], data.labels[:128]
@@ -87,5 +95,57 @@ if which in ("all", "training"):   # bench_training.py's step: InceptionLite, ba
             opt.zero_grad(); loss.backward(); opt.step()
         return step
     ratios.append(ab("training step (InceptionLite, 128)", trainer, 8))
-print(f"geometric mean new/old (min): {np.exp(np.mean(np.log(ratios))):.3f}")
+if which == "torch":                # bench_layers.py's cases against PyTorch, in rotation
+    import torch
+    torch.set_num_threads(2)
+    TF = torch.nn.functional
+
+    def layer(mt, name, x):
+        F = mt.nn.functional
+        C = x.shape[1]
+        def run():
+            X = mt.from_numpy(x).requires_grad_()           # shares memory, as from_numpy below
+            if name == "batch_norm(train)":
+                y = F.batch_norm(X, np.zeros(C, np.float32), np.ones(C, np.float32),
+                                 mt.ones(C, requires_grad=True), mt.zeros(C, requires_grad=True),
+                                 training=True)
+            else:
+                y = {"max_pool2d(2)": lambda: F.max_pool2d(X, 2), "relu": lambda: F.relu(X),
+                     "max_pool2d(3,1,1)": lambda: F.max_pool2d(X, 3, 1, 1),
+                     "avg_pool2d(3,1,1)": lambda: F.avg_pool2d(X, 3, 1, 1)}[name]()
+            y.backward(np.ones(y.shape, np.float32))
+        return run
+
+    def torch_layer(name, x):
+        C = x.shape[1]
+        def run():
+            X = torch.from_numpy(x).requires_grad_(True)
+            if name == "batch_norm(train)":
+                y = TF.batch_norm(X, torch.zeros(C), torch.ones(C), torch.ones(C, requires_grad=True),
+                                  torch.zeros(C, requires_grad=True), training=True)
+            else:
+                y = {"max_pool2d(2)": lambda: TF.max_pool2d(X, 2), "relu": lambda: TF.relu(X),
+                     "max_pool2d(3,1,1)": lambda: TF.max_pool2d(X, 3, 1, 1),
+                     "avg_pool2d(3,1,1)": lambda: TF.avg_pool2d(X, 3, 1, 1)}[name]()
+            y.backward(torch.ones_like(y))
+        return run
+
+    print("| case | old/torch | new/torch | old ms | new ms | torch ms |\n|---|---:|---:|---:|---:|---:|")
+    for shape in [(128, 56, 14, 14), (128, 32, 28, 28)]:
+        x = r(*shape)
+        for name in ["max_pool2d(2)", "max_pool2d(3,1,1)", "avg_pool2d(3,1,1)",
+                     "batch_norm(train)", "relu"]:
+            fs = [layer(mtold, name, x), layer(mtnew, name, x), torch_layer(name, x)]
+            ts = [[], [], []]
+            for f in fs:
+                f()
+            for k in range(12):                         # rotate: no side always runs first
+                for j in range(3):
+                    i = (j + k) % 3
+                    t = time.perf_counter(); fs[i](); ts[i].append(time.perf_counter() - t)
+            o, n, t = (min(v) for v in ts)
+            print(f"| {name} {shape} | {o/t:.2f} | {n/t:.2f} | {o*1e3:.2f} | {n*1e3:.2f} | "
+                  f"{t*1e3:.2f} |", flush=True)
+if ratios:
+    print(f"geometric mean new/old (min): {np.exp(np.mean(np.log(ratios))):.3f}")
 shutil.rmtree(_tmp, ignore_errors=True)

@@ -6,9 +6,11 @@ Shapes are those of the Inception-style MNIST network in training (batch 128, fl
     max_pool2d(x, 3, 1, 1)    Inception's overlapping 3x3 stride-1 pool
     avg_pool2d(x, 3, 1, 1)
     batch_norm(training=True) on (N, C, H, W)
+    relu(x)
 
 for x of shape 128 x 56 x 14 x 14 and 128 x 32 x 28 x 28.  torch runs with 2 threads, the machine
-this project targets.  Ratio = ours / torch (lower is better).
+this project targets; ours with ``mt.get_num_threads()`` threads (``MINITORCH_CNN_NUM_THREADS``).
+Ratio = ours / torch (lower is better).
 
     python benchmarks/bench_layers.py
 """
@@ -31,7 +33,7 @@ def best(fn, number=3, repeat=5):
 
 
 def ours_step(op, a):
-    x = mt.tensor(a, requires_grad=True)
+    x = mt.from_numpy(a).requires_grad_()      # shares a's memory, as torch.from_numpy below
     y = op(x)
     y.backward(np.ones(y.shape, np.float32))
 
@@ -68,6 +70,7 @@ def main():
         ("avg_pool2d(3,1,1)", lambda x: F.avg_pool2d(x, 3, 1, 1),
          TF and (lambda x: TF.avg_pool2d(x, 3, 1, 1))),
         ("batch_norm(train)", bn_ours, TF and bn_torch),
+        ("relu", F.relu, TF and TF.relu),
     ]
     shapes = [(128, 56, 14, 14), (128, 32, 28, 28)]
     print(f"{'op':20s} {'shape':18s} {'ours ms':>9s} {'torch ms':>9s} {'ratio':>6s}")

@@ -7,6 +7,7 @@
 from .autograd import Function, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck
 from .kernels.memory import keep_freed_memory  # a process-wide malloc setting: called, never at import
+from .kernels.work import get_num_threads, set_num_threads
 from .ops import (abs, add, amax, amin, argmax, argmin, cast, cat, clamp, clip, exp, expand, flatten, leaky_relu, log,
                   log_softmax, matmul, max, maximum, mean, min, minimum, mul, div, neg, pad, permute,
                   pow, relu, sub,

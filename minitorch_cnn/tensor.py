@@ -309,6 +309,7 @@ class Tensor:
         return ops.inplace(self, "fill_", lambda t: ops.Fill.apply(t, value=value))
     def copy_(self, src): return ops.inplace(self, "copy_", ops.Copy.apply, src)
 
+    def relu_(self): return ops.relu(self, inplace=True)
     def clamp_(self, min=None, max=None):
         return ops.inplace(self, "clamp_", lambda t: ops.clamp(t, min, max))
     clip_ = clamp_

@@ -8,5 +8,9 @@ conv.py        pad, im2col, col2im (and col2im_flat), the NCHW transposes around
                products (channels_first, batch_first, batch_matrices), channel_sums
 pooling.py     max_pool_forward/backward, avg_pool_forward/backward, the adaptive bins
 batchnorm.py   batch_norm_forward/backward
-work.py        batch_pieces: the one place that decides how a kernel's work is split
+activation.py  relu_forward/backward
+shape.py       concatenate
+work.py        how a kernel's work is split: fixed chunks on a lazily created thread pool
+               (``parallel``, ``chunks``, ``set_num_threads``), and ``batch_pieces``
+memory.py      keep_freed_memory: the malloc setting a program may choose (never at import)
 """

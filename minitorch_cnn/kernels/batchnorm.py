@@ -1,9 +1,32 @@
 """Batch-norm passes over x viewed as (N, C, L): statistics, normalisation, and the backward.
 
-The maths is in ``nn/functional/basic.py`` (``BatchNormFn``).  Reductions over (N, L) sum over
-N first (whole rows at a time), then along L: numpy's fast path for a C-contiguous array.
+The maths is in ``nn/functional/basic.py`` (``BatchNormFn``).  Each pass runs over chunks of the
+batch on the pool (``work.parallel``): a slice x[n0:n1] is contiguous, which numpy streams
+fastest.  A per-channel sum is the sum of per-chunk partial sums, added in chunk order; the
+chunks depend on the shape only, so the sums are the same at any thread count.  Within a chunk
+reductions sum over N first (whole rows at a time), then along L.
+
+Forward (training): pass 1 the sums of x; pass 2 xc = x - mu and the sums of xc^2; pass 3
+y = xc * scale + beta.  Backward: pass 1 the sums of g and g*xc; pass 2 dx.
 """
 import numpy as np
+
+from .work import chunks, parallel
+
+
+def channel_sums(n, item_bytes, part):
+    """Sum over the chunks of ``range(n)`` of ``part(slice)`` (a (k, C) array per call, one row
+    per sum), added in chunk order."""
+    parts = [None] * len(chunks(n, item_bytes))
+
+    def run(i, c):
+        parts[i] = part(c)
+
+    parallel(run, n, item_bytes, light=True)
+    total = parts[0].copy()
+    for p in parts[1:]:
+        total += p
+    return total
 
 
 def batch_norm_forward(x3, gamma, beta, running_mean, running_var, training, momentum, eps):
@@ -14,10 +37,15 @@ def batch_norm_forward(x3, gamma, beta, running_mean, running_var, training, mom
     N, C, L = x3.shape
     M = N * L
     dt = x3.dtype
+    row = C * L * x3.itemsize                                       # bytes of one image
+    xc = np.empty_like(x3)
     if training:
-        mean = x3.sum(axis=0).sum(axis=-1) / M                     # mu (C,)
-        xc = x3 - mean[:, None]                                     # x - mu: the one copy
-        var = np.einsum("ncl,ncl->c", xc, xc) / M                   # biased: normalises
+        mean = channel_sums(N, row, lambda c: x3[c].sum(axis=0).sum(axis=-1)[None])[0] / M
+
+        def centre_and_square(c):                                   # xc = x - mu, sum xc^2
+            np.subtract(x3[c], mean[:, None], out=xc[c])
+            return np.einsum("ncl,ncl->c", xc[c], xc[c])[None]
+        var = channel_sums(N, row, centre_and_square)[0] / M       # biased: normalises
         if running_mean is not None:                                # in-place side effects
             running_mean *= 1 - momentum
             running_mean += momentum * mean
@@ -26,12 +54,18 @@ def batch_norm_forward(x3, gamma, beta, running_mean, running_var, training, mom
             running_var += momentum * var * (M / (M - 1))
     else:
         var = running_var.astype(dt)
-        xc = x3 - running_mean.astype(dt)[:, None]
+        mean = running_mean.astype(dt)
+        parallel(lambda i, c: np.subtract(x3[c], mean[:, None], out=xc[c]), N, row, light=True)
     inv_std = (1.0 / np.sqrt(var + eps)).astype(dt)                 # (C,)
     scale = inv_std if gamma is None else (gamma * inv_std).astype(dt)
-    y = xc * scale[:, None]                                         # gamma * x_hat
-    if beta is not None:
-        y += beta.astype(dt)[:, None]                               #   + beta
+    y = np.empty_like(x3)
+    shift = None if beta is None else beta.astype(dt)[:, None]
+
+    def normalise(i, c):
+        np.multiply(xc[c], scale[:, None], out=y[c])                # gamma * x_hat
+        if shift is not None:
+            y[c] += shift                                           #   + beta
+    parallel(normalise, N, row, light=True)
     return y, xc, scale, inv_std
 
 
@@ -40,15 +74,29 @@ def batch_norm_backward(g3, xc, scale, inv_std, training, need_x, need_gamma):
     N, C, L = g3.shape
     M = N * L
     dt = g3.dtype
-    sum_g = g3.sum(axis=0).sum(axis=-1)                              # dbeta = sum g
-    sum_gxh = None
-    if need_gamma or (need_x and training):
-        sum_gxh = np.einsum("ncl,ncl->c", g3, xc) * inv_std         # dgamma = sum g x_hat
+    row = C * L * g3.itemsize
+    want_gxh = need_gamma or (need_x and training)
+
+    def sums(c):                                                    # sum g, sum g xc
+        s = g3[c].sum(axis=0).sum(axis=-1)
+        return np.stack([s, np.einsum("ncl,ncl->c", g3[c], xc[c])]) if want_gxh else s[None]
+    both = channel_sums(N, row, sums)
+    sum_g = both[0]                                                 # dbeta = sum g
+    sum_gxh = both[1] * inv_std if want_gxh else None              # dgamma = sum g x_hat
     gx = None
     if need_x:
-        gx = g3 * scale[:, None]                                    # eval: dx = g gamma inv_std
+        gx = np.empty_like(g3)
+        # dx = k (g - sum(g)/M - x_hat sum(g x_hat)/M),  x_hat = xc inv_std,  k = scale;
+        # eval: dx = k g.  As one pass: dx = k g - a xc - b, per-channel a and b
+        k = scale[:, None]
         if training:
-            # dx = k * (g - sum(g)/M - x_hat sum(g x_hat)/M),  x_hat = xc * inv_std, k = scale
-            gx -= xc * (scale * inv_std * sum_gxh / M).astype(dt)[:, None]
-            gx -= (scale * sum_g / M).astype(dt)[:, None]
+            a = (scale * inv_std * sum_gxh / M).astype(dt)[:, None]
+            b = (scale * sum_g / M).astype(dt)[:, None]
+
+        def dx(i, c):
+            np.multiply(g3[c], k, out=gx[c])
+            if training:
+                gx[c] -= xc[c] * a
+                gx[c] -= b
+        parallel(dx, N, row, light=True)
     return gx, (sum_gxh if need_gamma else None), sum_g

@@ -7,6 +7,7 @@ elements of all windows form one strided slice (N, C, OH, OW) of the padded inpu
 import numpy as np
 
 from .conv import pad
+from .work import chunks, parallel
 
 
 def window(a, i, j, oh, ow, sh, sw):
@@ -82,7 +83,94 @@ def scatter_back(g, arg, k, shift, strides, size, overlap):
 
 def max_pool_forward(x, k, s, p, o):
     """x (N, C, H, W) -> (out (N, C, OH, OW), saved): the max of every window, and what
-    ``max_pool_backward`` needs (the winning offsets, int8) -- never the windows themselves.
+    ``max_pool_backward`` needs (which offset won, int8) -- never the windows themselves.
+
+    The N*C planes are independent: they run in chunks on the pool (``work.parallel``), each a
+    few hundred KB, so a chunk's passes stay in cache.  A 2x2 stride-2 pool without padding
+    takes ``tile2_forward``, every other pool ``wide_max_forward``.
+    """
+    N, C, H, W = x.shape
+    out = np.empty((N * C, 1) + tuple(o), x.dtype)
+    if N * C == 0:                                      # an empty batch: nothing to scan
+        return out.reshape(N, C, *o), []
+    planes = x.reshape(N * C, 1, H, W)
+    tile = tuple(k) == tuple(s) == (2, 2) and tuple(p) == (0, 0)
+    saved = [None] * len(chunks(N * C, H * W * x.itemsize))
+
+    def run(i, c):
+        if tile:
+            arg = tile2_forward(planes[c], out[c])
+            if arg is not None:                         # None: a NaN, the wide path decides
+                saved[i] = ("tile", arg)
+                return
+        out[c], arg = wide_max_forward(planes[c], k, s, p, o)
+        saved[i] = ("wide", arg)
+
+    parallel(run, N * C, H * W * x.itemsize)
+    return out.reshape(N, C, *o), saved
+
+
+def max_pool_backward(g, saved, x_shape, k, s, p):
+    """g (N, C, OH, OW) -> dx (N, C, H, W): each window's gradient to the input that won."""
+    N, C, H, W = x_shape
+    gx = np.empty((N * C, 1, H, W), g.dtype)
+    g_planes = g.reshape((N * C, 1) + g.shape[2:])
+
+    def run(i, c):
+        path, arg = saved[i]
+        if path == "tile":
+            tile2_backward(g_planes[c], arg, gx[c])
+        else:
+            gx[c] = wide_max_backward(g_planes[c], arg, gx[c].shape, k, s, p)
+
+    parallel(run, N * C, H * W * np.dtype(g.dtype).itemsize)
+    return gx.reshape(x_shape)
+
+
+def tile2_forward(x, out):
+    """2x2 stride-2 max without padding: x (N, C, H, W) -> out (N, C, H//2, W//2), written in
+    place; returns the arg-max (int8 0..3 in row-major window order), or None if a NaN came out
+    (the wide path redoes it: torch sends its gradient to the NaN).  The windows tile x, so three
+    pairwise maxima of its four strided offsets give the max (the wide path: 4 + arg-max)."""
+    oh, ow = out.shape[2:]
+    a, b = x[:, :, 0:2 * oh:2, 0:2 * ow:2], x[:, :, 0:2 * oh:2, 1:2 * ow:2]
+    c, d = x[:, :, 1:2 * oh:2, 0:2 * ow:2], x[:, :, 1:2 * oh:2, 1:2 * ow:2]
+    top, bottom = np.maximum(a, b), np.maximum(c, d)
+    np.maximum(top, bottom, out=out)
+    if out.size and np.isnan(out.min()):                # (min propagates NaN: the cheapest check)
+        return None
+    right = np.greater(b, a).view(np.int8)              # strict >: the first maximum wins ties
+    low_right = np.greater(d, c).view(np.int8)
+    low = np.greater(bottom, top).view(np.int8)
+    arg = low_right - right                             # arg = low ? 2 + low_right : right,
+    arg += 2                                            # branch-free: masked writes are slow
+    arg *= low
+    arg += right
+    return arg
+
+
+def tile2_backward(g, arg, gx):
+    """Adjoint of ``tile2_forward``: write into gx (N, C, H, W) g at the offset that won, 0
+    at the other three (and in an odd last row or column, which no window covers).  An inf in
+    g times a 0 is NaN where torch has 0: such a g (rare: the cheap min/max check) takes
+    ``np.where``."""
+    oh, ow = g.shape[2:]
+    H, W = gx.shape[2:]
+    if (H, W) != (2 * oh, 2 * ow):
+        gx[:, :, 2 * oh:], gx[:, :, :, 2 * ow:] = 0, 0
+    finite = g.size == 0 or (np.isfinite(g.min()) and np.isfinite(g.max()))
+    for i in range(2):
+        for j in range(2):
+            dst = gx[:, :, i:2 * oh:2, j:2 * ow:2]
+            if finite:
+                np.multiply(g, arg == 2 * i + j, out=dst)    # disjoint offsets: assign
+            else:
+                dst[...] = np.where(arg == 2 * i + j, g, 0)
+
+
+def wide_max_forward(x, k, s, p, o):
+    """x (N, C, H, W) -> (out (N, C, OH, OW) view, saved): the max of every window, and what
+    ``wide_max_backward`` needs (the winning offsets, int8) -- never the windows themselves.
 
     Max is separable: the max of a KH x KW window is the max over its KH rows of each row's
     max over KW columns.  So the forward pass is two running maxima -- first along W, then along H
@@ -102,8 +190,6 @@ def max_pool_forward(x, k, s, p, o):
     """
     (kh, kw), (sh, sw), (ph, pw), (oh, ow) = k, s, p, o
     N, C, H, W = x.shape
-    if N * C == 0:                                      # an empty batch: nothing to scan
-        return np.empty((N, C, oh, ow), x.dtype), None
     Hq = -(-(H + 2 * ph) // sh) * sh                    # padded size, rounded up to strides
     Wq = -(-(W + 2 * pw) // sw) * sw
     xp = pad(x, (ph, Hq - H - ph), (pw, Wq - W - pw), -np.inf).reshape(-1)  # never wins
@@ -116,14 +202,12 @@ def max_pool_forward(x, k, s, p, o):
     wide, arg_h = running_max(rows, kh, Wr, (n_h, Wr), (sh * Wr, 1))
     out = np.empty((N * C * Hq // sh, Wr), x.dtype)
     out[:n_h] = wide
-    out = out.reshape(N, C, Hq // sh, Wr)[:, :, :oh, :ow].copy()   # the real outputs
+    out = out.reshape(N, C, Hq // sh, Wr)[:, :, :oh, :ow]          # the real outputs
     return out, (arg_h, arg_w, (Hq, Wq))                # only the winning offsets
 
 
-def max_pool_backward(g, saved, x_shape, k, s, p):
-    """g (N, C, OH, OW) -> dx (N, C, H, W): each window's gradient to the input that won."""
-    if saved is None:                                   # the empty batch
-        return np.zeros(x_shape, g.dtype)
+def wide_max_backward(g, saved, x_shape, k, s, p):
+    """g (N, C, OH, OW) -> dx (N, C, H, W) view: each window's gradient to the input that won."""
     arg_h, arg_w, (Hq, Wq) = saved
     (kh, kw), (sh, sw), (ph, pw) = k, s, p
     N, C, H, W = x_shape
@@ -140,7 +224,34 @@ def max_pool_backward(g, saved, x_shape, k, s, p):
 
 
 def avg_pool_forward(x, k, s, p, o):
-    """x (N, C, H, W) -> (N, C, OH, OW): the mean of every window, zero padding included."""
+    """x (N, C, H, W) -> (N, C, OH, OW): the mean of every window, zero padding included.
+    Planes in chunks on the pool, like the max-pool."""
+    N, C, H, W = x.shape
+    out = np.empty((N * C, 1) + tuple(o), x.dtype)
+    planes = x.reshape(N * C, 1, H, W)
+
+    def run(i, c):
+        out[c] = avg_forward_chunk(planes[c], k, s, p, o)
+
+    parallel(run, N * C, H * W * x.itemsize)
+    return out.reshape(N, C, *o)
+
+
+def avg_pool_backward(g, x_shape, k, s, p, o):
+    """g (N, C, OH, OW) -> dx (N, C, H, W): g / (KH*KW) to every element of its window."""
+    N, C, H, W = x_shape
+    gx = np.empty((N * C, 1, H, W), g.dtype)
+    g_planes = g.reshape((N * C, 1) + g.shape[2:])
+
+    def run(i, c):
+        gx[c] = avg_backward_chunk(g_planes[c], gx[c].shape, k, s, p, o)
+
+    parallel(run, N * C, H * W * np.dtype(g.dtype).itemsize)
+    return gx.reshape(x_shape)
+
+
+def avg_forward_chunk(x, k, s, p, o):
+    """``avg_pool_forward`` on a chunk of planes."""
     (kh, kw), (sh, sw), (ph, pw), (oh, ow) = k, s, p, o
     N, C = x.shape[:2]
     if is_tiling(k, s, p):                             # one reduction over a reshape
@@ -156,8 +267,8 @@ def avg_pool_forward(x, k, s, p, o):
     return out
 
 
-def avg_pool_backward(g, x_shape, k, s, p, o):
-    """g (N, C, OH, OW) -> dx (N, C, H, W): g / (KH*KW) to every element of its window."""
+def avg_backward_chunk(g, x_shape, k, s, p, o):
+    """``avg_pool_backward`` on a chunk of planes."""
     (kh, kw), (sh, sw), (ph, pw), (oh, ow) = k, s, p, o
     N, C, H, W = x_shape
     gs = g * (1 / (kh * kw))                            # each input of a window gets g/(KH KW)

@@ -3,27 +3,27 @@ finite, exact results: never exponentiate a large positive number."""
 import numpy as np
 
 from ..autograd import Function
+from ..kernels.activation import relu_backward, relu_forward
+from ..tensor import Tensor
 from .dtypes import dim_index, require_float
+from .inplace import inplace as inplace_op
 from .math import as_float
 
 
 class ReLUFn(Function):
+    """y = max(x, 0);  dx = g where x > 0 (and at NaN, as torch), else 0.  Saved: the mask only,
+    never x -- so ``inplace=True`` may write y over x (``relu(x, inplace=True)``)."""
+
     @staticmethod
-    def forward(ctx, x):
-        mask = ~(x <= 0)                              # (True at NaN: torch passes g through it)
-        ctx.save_for_backward(mask)                   # only the mask is needed, not x
-        return np.maximum(x, 0)                       # (not x * mask: -inf * 0 would be NaN)
+    def forward(ctx, x, inplace=False):
+        y, mask = relu_forward(x, inplace)
+        ctx.save_for_backward(mask)
+        return y
 
     @staticmethod
     def backward(ctx, g):
         (mask,) = ctx.saved
-        # d relu = 1 where x > 0.  g * mask is much faster than np.where, but inf * 0 is
-        # NaN where torch gives 0; so if any NaN came out (max propagates it: one cheap pass),
-        # redo it with where (rare)
-        out = g * mask
-        if out.size and np.isnan(out.max()):
-            return np.where(mask, g, 0)
-        return out
+        return relu_backward(g, mask)
 
 
 class LeakyReLUFn(Function):
@@ -106,8 +106,15 @@ class LogSoftmaxFn(Function):
         return g - np.exp(out) * g.sum(axis=ctx.dim, keepdims=True)
 
 
-def relu(x):
-    return ReLUFn.apply(x)
+def relu(x, inplace=False):
+    """max(x, 0).  ``inplace=True`` writes the result into x and returns x, its version bumped
+    (as torch): a backward that needs x's old values then raises (ops/inplace.py)."""
+    if not inplace:
+        return ReLUFn.apply(x)
+    if not isinstance(x, Tensor):
+        raise TypeError(f"relu: inplace=True needs a Tensor to write into, got "
+                        f"{type(x).__name__}")
+    return inplace_op(x, "relu_", lambda t: ReLUFn.apply(t, inplace=True))
 
 
 def leaky_relu(x, negative_slope=0.01):

@@ -143,7 +143,8 @@ def _write(x, values, op):
     if not x.data.flags.writeable:
         raise RuntimeError(f"{op}: the tensor's memory is read-only (a broadcast view made by "
                            f"expand?); clone() it first")
-    np.copyto(x.data, values, casting="same_kind")
+    if values is not x.data:                                 # (an op may write in place itself)
+        np.copyto(x.data, values, casting="same_kind")
     x._version.bump(op)
 
 

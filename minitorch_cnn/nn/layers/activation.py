@@ -10,8 +10,10 @@ from ._util import check_tensor, int_arg
 
 
 class ReLU(Module):
-    """relu(x) = max(x, 0).  ``inplace`` is accepted for torch compatibility (the result is
-    always a new tensor).
+    """relu(x) = max(x, 0).  ``inplace=True`` writes the result into the input and returns it,
+    as torch does (``F.relu(x, inplace=True)``): it saves a full-size array where nothing else
+    needs x's old values -- the usual Conv -> BatchNorm -> ReLU -- and raises at backward where
+    something does.
 
     Shape:
         - Input: any;  Output: same shape
@@ -23,7 +25,7 @@ class ReLU(Module):
 
     def forward(self, x):
         check_tensor(self, x)
-        return F.relu(x)
+        return F.relu(x, inplace=self.inplace)
 
     def extra_repr(self):
         return "inplace=True" if self.inplace else ""
