@@ -93,7 +93,7 @@ def main(argv=None):
     mt.keep_freed_memory()                      # as the training command does
     train, test = data(args.limit)
     print(f"one epoch: {len(train)} training images, batch {args.batch_size}, then "
-          f"{len(test)} test images; threads: minitorch_cnn {mt_threads()}, "
+          f"{len(test)} test images; threads: minitorch_cnn {mt.get_num_threads()}, "
           f"torch {torch_threads()}")
     ours = epoch_ours(train, test, args.batch_size)
     theirs = epoch_torch(train, test, args.batch_size)
@@ -102,11 +102,6 @@ def main(argv=None):
         print(f"{name:16}{tr:9.1f}{te:9.1f}{tr + te:9.1f}{acc:10.4f}")
     print(f"{'ratio':16}{ours[0] / theirs[0]:8.2f}x{ours[1] / theirs[1]:8.2f}x"
           f"{(ours[0] + ours[1]) / (theirs[0] + theirs[1]):8.2f}x")
-
-
-def mt_threads():
-    get = getattr(mt, "get_num_threads", None)
-    return get() if get else 1
 
 
 def torch_threads():

@@ -59,7 +59,19 @@ def blas_info():
 def machine_line():
     threads = ", ".join(f"{v}={os.environ.get(v, 'unset')}" for v in THREAD_VARS)
     return (f"Machine: {cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}, "
-            f"numpy {np.__version__}, BLAS {blas_info()}; {threads}")
+            f"numpy {np.__version__}, BLAS {blas_info()}; {threads}; threads in use: "
+            f"{threads_in_use()}")
+
+
+def threads_in_use():
+    """What the frameworks will use: minitorch_cnn's pool and, if installed, torch's."""
+    import minitorch_cnn as mt
+    used = f"minitorch_cnn {mt.get_num_threads()}"
+    try:
+        import torch
+    except ImportError:
+        return used + ", torch not installed"
+    return used + f", torch {torch.get_num_threads()}"
 
 
 def run(script, *args):

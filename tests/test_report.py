@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+import minitorch_cnn as mt
+
 spec = importlib.util.spec_from_file_location(
     "report", Path(__file__).resolve().parents[1] / "benchmarks" / "report.py")
 report = importlib.util.module_from_spec(spec)
@@ -38,3 +40,4 @@ def test_machine_line_names_the_machine():
     line = report.machine_line()
     assert line.startswith("Machine: ") and f"numpy {np.__version__}" in line
     assert "cores" in line and "BLAS " in line and "OPENBLAS_NUM_THREADS=" in line
+    assert f"threads in use: minitorch_cnn {mt.get_num_threads()}" in line
