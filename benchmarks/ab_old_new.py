@@ -10,17 +10,13 @@ imports are relative), so both versions load in this process and share its load 
 """
 import shutil
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
-_tmp = tempfile.mkdtemp()
-shutil.copytree(Path(sys.argv[1]) / "minitorch_cnn", Path(_tmp) / "mtold",
-                ignore=shutil.ignore_patterns("__pycache__"))
-sys.path.insert(0, _tmp)
-import mtold                                   # noqa: E402
+from bench_conv import SHAPES, import_old     # this script's folder is on sys.path
+
+mtold, _tmp = import_old(sys.argv[1])
 import minitorch_cnn as mtnew                  # noqa: E402
 from minitorch_cnn.data import MNIST           # noqa: E402
 
@@ -70,11 +66,10 @@ if which != "torch":
     print("| case | old ms (min) | new ms (min) | new/old (min) | new/old (median) |\n"
           "|---|---:|---:|---:|---:|")
 ratios = []
-if which in ("all", "conv"):       # bench_conv.py's Inception-lite shapes, batch 128
-    for (ci, co, k, hw) in [(1, 32, 3, 28), (16, 24, 3, 14), (24, 48, 3, 14), (8, 16, 5, 14),
-                            (56, 32, 1, 14), (256, 64, 1, 28)]:
-        args = (r(128, ci, hw, hw), r(co, ci, k, k) * 0.1, r(co), k // 2)
-        ratios.append(ab(f"conv {ci}->{co} {k}x{k} @{hw}", lambda mt, a=args: fb(mt, "conv", a), 7))
+if which in ("all", "conv"):       # bench_conv.py's Inception-lite shapes and batch sizes
+    for (name, N, ci, co, k, hw, pad) in SHAPES:
+        args = (r(N, ci, hw, hw), r(co, ci, k, k) * 0.1, r(co), pad)
+        ratios.append(ab(f"conv {name}", lambda mt, a=args: fb(mt, "conv", a), 7))
 if which in ("all", "layers"):     # bench_layers.py's cases
     for shape in [(128, 56, 14, 14), (128, 32, 28, 28)]:
         x = r(*shape)

@@ -10,12 +10,13 @@ Both include the unpadding copy to NCHW; float32, Inception-lite's shapes, batch
 the two interleaved in blocks.  See docs/performance.md.
 """
 import argparse
-import time
 
 import numpy as np
 
 import minitorch_cnn as mt
 from minitorch_cnn.kernels import conv as kc
+
+from bench_conv import interleaved_medians     # this script's folder is on sys.path
 
 SHAPES = [(128, 1, 32, 3, 28, 1), (128, 16, 24, 3, 14, 1), (128, 24, 48, 3, 14, 1),
           (128, 8, 16, 5, 14, 2), (128, 8, 8, 5, 14, 2)]     # (N, C, O, k, H=W, padding)
@@ -46,15 +47,9 @@ def main():
         fns = {"strided": strided, "flat": flat}
         np.testing.assert_allclose(flat(wm, g, gm, (N, C, S, S), p, k),
                                    strided(wm, g, gm, (N, C, S, S), p, k), rtol=1e-4, atol=1e-3)
-        times = {n: [] for n in fns}
-        for r in range(3):
-            for n in (("strided", "flat") if r % 2 == 0 else ("flat", "strided")):
-                fns[n](wm, g, gm, (N, C, S, S), p, k)            # untimed: the other's threads
-                for _ in range(-(-args.repeats // 3)):
-                    t0 = time.perf_counter()
-                    fns[n](wm, g, gm, (N, C, S, S), p, k)
-                    times[n].append(time.perf_counter() - t0)
-        a, b = (float(np.median(times[n])) * 1e3 for n in ("strided", "flat"))
+        med = interleaved_medians({n: (lambda f=f: f(wm, g, gm, (N, C, S, S), p, k))
+                                   for n, f in fns.items()}, args.repeats)
+        a, b = (med[n] * 1e3 for n in ("strided", "flat"))
         print(f"{str((N, C, O, k, S, p)):<26}{a:11.2f}{b:9.2f}{b / a:14.2f}", flush=True)
 
 

@@ -109,7 +109,8 @@ class Function:
         ctx = cls()
         needs = [isinstance(t, Tensor) and t._requires_grad for t in inputs]
         track = _grad_enabled and True in needs
-        # set before forward; backward reads it to skip unwanted gradients (no forward uses it yet)
+        # set before forward: a forward may skip saving what no backward will read (Mul, Div,
+        # Clip), and backward skips the gradients nobody wants
         ctx.needs_input_grad = needs if track else [False] * len(needs)
         arrays = [t.data if isinstance(t, Tensor) else t for t in inputs]
         out = Tensor._from_op(cls.forward(ctx, *arrays, **params), track)

@@ -269,17 +269,17 @@ class Tensor:
     def log_softmax(self, dim): return ops.log_softmax(self, dim)
 
 
-    # ================================================================= issue #11 part B
+    # ------------------------------------------------------------------ torch's extras
     # torch's size(), clone() and friends, and the in-place ops (ops/inplace.py explains the
     # mechanism: version counters, leaf checks, re-basing a non-leaf's history).
     def size(self, dim=None):
         """The shape as a tuple (torch.Size is one), or the length of dim ``dim``."""
         if dim is None:
             return self.data.shape
-        if not -max(self.ndim, 1) <= dim < max(self.ndim, 1) or self.ndim == 0:
-            raise IndexError(f"size: dim {dim} is out of range for a tensor with {self.ndim} "
-                             f"dims (shape {self.shape})")
-        return self.data.shape[dim]
+        if self.ndim == 0:                  # dim_index lets a 0-d tensor have dim 0; size not
+            raise IndexError(f"size: dim {dim} is out of range for a tensor with 0 dims "
+                             f"(shape {self.shape})")
+        return self.data.shape[ops.dtypes.dim_index(dim, self.ndim, "size")]
 
     def clone(self): return ops.clone(self)
     def std(self, *args, **kwargs): return ops.std(self, *args, **kwargs)

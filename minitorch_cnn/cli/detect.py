@@ -33,7 +33,8 @@ from ..tools.detection import NUM_CLASSES, STRIDE, WINDOW, BACKGROUND, MAX_PIXEL
     pyramid_sizes, tile_count
 from ..io.fileio import atomic_open, atomic_write_text
 from .images import load_gray  # noqa: F401  (part of this module's API: detect.load_gray)
-from .checks import cli_message, output_file, positive_float, positive_int, seed
+from .checks import (HelpFormatter, cli_message, existing_file, output_file, positive_float,
+                     positive_int, seed)
 from .plot import font as plot_font
 from .train import load_model_checkpoint
 
@@ -278,17 +279,9 @@ def demo_pages(conv, pages=100, seed=0, threshold=0.5, nms_iou=0.2, min_size=Non
                 nms_iou=nms_iou, seed=seed, min_size=min_size, max_size=max_size), first
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows "(default: X)" once, only for options that have a default value to show."""
-
-    def _get_help_string(self, action):
-        if action.default in (None, False) or action.default is argparse.SUPPRESS:
-            return action.help
-        return super()._get_help_string(action)
-
-
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=_Formatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=HelpFormatter)
     p.add_argument("--image", help="picture to search for digits")
     p.add_argument("--demo", nargs="?", const="canvases", choices=["canvases", "pages"],
                    default=None, help="measure precision and recall on generated canvases "
@@ -327,7 +320,6 @@ def build_parser():
 def check_image_size(path):
     """SystemExit if the picture is empty or over ``MAX_PIXELS``: read from its header, before
     its pixels are decoded."""
-    from .checks import existing_file
     path = existing_file("image", path)
     try:
         with Image.open(path) as img:

@@ -128,18 +128,19 @@ def train_one_epoch(model, loader, opt, sched, desc, batch_losses=None):
     for batch, (x, y) in enumerate(bar, 1):
         logits = model(x)
         loss = F.cross_entropy(logits, y)
-        if not math.isfinite(loss.item()):          # one more step would only spread the NaN
+        value = loss.item()
+        if not math.isfinite(value):                # one more step would only spread the NaN
             bar.close()
-            raise Diverged(batch, len(loader), loss.item())
+            raise Diverged(batch, len(loader), value)
         opt.zero_grad()
         loss.backward()
         opt.step()
         if sched is not None:
             sched.step()
         n = len(y)
-        total_loss += loss.item() * n
+        total_loss += value * n
         if batch_losses is not None:
-            batch_losses.append(loss.item())
+            batch_losses.append(value)
         correct += int((logits.data.argmax(1) == y.data).sum())
         seen += n
         bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")

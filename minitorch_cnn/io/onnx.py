@@ -52,7 +52,7 @@ The ``onnx`` package is imported only inside ``export`` (it is an optional extra
 """
 import numpy as np
 
-from ..autograd import is_grad_enabled
+from ..autograd import is_grad_enabled, topological_order
 from .fileio import atomic_write_bytes
 from ..nn.functional import basic, conv, pooling
 from ..nn.module import evaluating
@@ -120,29 +120,13 @@ def _dtype_of(model):
     return np.dtype(np.float32)
 
 
-def _order(out):
-    """The op outputs of ``out``'s graph, each after its inputs (explicit stack: any depth)."""
-    order, seen, stack = [], set(), [(out, False)]
-    while stack:
-        t, done = stack.pop()
-        if done:
-            order.append(t)
-            continue
-        if id(t) in seen or t._ctx is None:
-            continue
-        seen.add(id(t))
-        stack.append((t, True))
-        for p in reversed(t._ctx.parents):
-            if isinstance(p, Tensor) and p._ctx is not None and id(p) not in seen:
-                stack.append((p, False))
-    return order
-
-
 class _Trace:
     """One recorded forward pass: the input, the output and the op outputs in order."""
 
     def __init__(self, x, out):
-        self.x, self.out, self.order = x, out, _order(out)
+        # the op outputs (leaves dropped), each after its inputs
+        self.x, self.out = x, out
+        self.order = [t for t in topological_order(out, every_input=True) if t._ctx is not None]
 
 
 class _Exporter:

@@ -11,6 +11,6 @@ batchnorm.py   batch_norm_forward/backward
 activation.py  relu_forward/backward
 shape.py       concatenate
 work.py        how a kernel's work is split: fixed chunks on a lazily created thread pool
-               (``parallel``, ``chunks``, ``set_num_threads``), and ``batch_pieces``
+               (``parallel``, ``chunks``, ``set_num_threads``)
 memory.py      keep_freed_memory: the malloc setting a program may choose (never at import)
 """

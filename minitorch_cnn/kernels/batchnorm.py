@@ -14,7 +14,7 @@ import numpy as np
 from .work import chunks, parallel
 
 
-def channel_sums(n, item_bytes, part):
+def chunk_sums(n, item_bytes, part):
     """Sum over the chunks of ``range(n)`` of ``part(slice)`` (a (k, C) array per call, one row
     per sum), added in chunk order."""
     parts = [None] * len(chunks(n, item_bytes))
@@ -40,12 +40,12 @@ def batch_norm_forward(x3, gamma, beta, running_mean, running_var, training, mom
     row = C * L * x3.itemsize                                       # bytes of one image
     xc = np.empty_like(x3)
     if training:
-        mean = channel_sums(N, row, lambda c: x3[c].sum(axis=0).sum(axis=-1)[None])[0] / M
+        mean = chunk_sums(N, row, lambda c: x3[c].sum(axis=0).sum(axis=-1)[None])[0] / M
 
         def centre_and_square(c):                                   # xc = x - mu, sum xc^2
             np.subtract(x3[c], mean[:, None], out=xc[c])
             return np.einsum("ncl,ncl->c", xc[c], xc[c])[None]
-        var = channel_sums(N, row, centre_and_square)[0] / M       # biased: normalises
+        var = chunk_sums(N, row, centre_and_square)[0] / M       # biased: normalises
         if running_mean is not None:                                # in-place side effects
             running_mean *= 1 - momentum
             running_mean += momentum * mean
@@ -80,7 +80,7 @@ def batch_norm_backward(g3, xc, scale, inv_std, training, need_x, need_gamma):
     def sums(c):                                                    # sum g, sum g xc
         s = g3[c].sum(axis=0).sum(axis=-1)
         return np.stack([s, np.einsum("ncl,ncl->c", g3[c], xc[c])]) if want_gxh else s[None]
-    both = channel_sums(N, row, sums)
+    both = chunk_sums(N, row, sums)
     sum_g = both[0]                                                 # dbeta = sum g
     sum_gxh = both[1] * inv_std if want_gxh else None              # dgamma = sum g x_hat
     gx = None

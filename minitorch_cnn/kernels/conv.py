@@ -6,8 +6,6 @@ what each trick buys, and the command that measures it: docs/performance.md.
 """
 import numpy as np
 
-from .work import batch_pieces
-
 # The 1x1 path multiplies images of at least this many pixels one by one (the products land in
 # NCHW, no copy); smaller ones are put side by side (one copy) so that the batch is one product:
 # N products with fewer columns ran below BLAS's speed here by more than the copy costs.
@@ -113,10 +111,7 @@ def im2col(xp, KH, KW, stride, dilation, OH, OW):
     win = np.lib.stride_tricks.as_strided(                       # (N, C, KH, KW, OH, OW) view
         xp, (N, C, KH, KW, OH, OW), (sn, sc, dh * sy, dw * sx, sh * sy, sw * sx),
         writeable=False).transpose(1, 2, 3, 0, 4, 5)
-    col = np.empty(win.shape, xp.dtype)
-    for n in batch_pieces(N):
-        col[:, :, :, n] = win[:, :, :, n]
-    return col
+    return win.copy()                                             # C order: (C, KH, KW, N, OH, OW)
 
 
 def col2im(dcol, padded_shape, stride, dilation):
@@ -131,11 +126,10 @@ def col2im(dcol, padded_shape, stride, dilation):
     Hp, Wp = padded_shape[2:]
     out = np.zeros((N, C, Hp, Wp), dcol.dtype)
     dxp = out.transpose(1, 0, 2, 3)                               # (C, N, Hp, Wp) view
-    for n in batch_pieces(N):
-        for i in range(KH):
-            for j in range(KW):
-                dxp[:, n, i * dh:i * dh + (OH - 1) * sh + 1:sh,
-                    j * dw:j * dw + (OW - 1) * sw + 1:sw] += dcol[:, i, j, n]
+    for i in range(KH):
+        for j in range(KW):
+            dxp[:, :, i * dh:i * dh + (OH - 1) * sh + 1:sh,
+                j * dw:j * dw + (OW - 1) * sw + 1:sw] += dcol[:, i, j]
     return out
 
 

@@ -167,8 +167,3 @@ def parallel(fn, n, item_bytes, light=False):
             fn(*piece)
     else:
         WORKERS.run(lambda piece: fn(*piece), pieces)
-
-
-def batch_pieces(n):
-    """The slices of a batch of ``n`` images that a kernel processes one at a time."""
-    return [slice(0, n)]

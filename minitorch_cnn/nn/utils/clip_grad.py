@@ -58,9 +58,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
             f"`parameters` is non-finite ({float(total)}), so it cannot be clipped. To disable "
             f"this error and scale the gradients by the non-finite norm anyway, set "
             f"`error_if_nonfinite=False`")
+    # a NaN norm makes coef NaN (min keeps its first argument): torch multiplies by NaN too
     coef = min(float(max_norm) / (float(total) + 1e-6), 1.0)
-    if coef != coef:
-        coef = math.nan                        # torch multiplies by NaN too: the run has diverged
     for prm in params:
         if prm.grad is not None:
             prm.grad = np.asarray(prm.grad)

@@ -226,6 +226,13 @@ def _erase_lines(r, threshold, length):
     r[near & ~lines & edges] = 0
 
 
+def _noise_sigma(r):
+    """The noise's sigma in a residual ``r`` (H, W): 1.4826 x the median absolute deviation of
+    at most ~1000 x 1000 of its pixels (robust: ink is few pixels)."""
+    s = r[::max(1, r.shape[0] // 1000), ::max(1, r.shape[1] // 1000)]
+    return 1.4826 * float(np.median(np.abs(s - np.median(s))))
+
+
 def picture_to_ink(gray, max_size=None):
     """A grayscale picture (H, W) in [0, 1], any polarity -> ink (H, W) in [0, 1] as MNIST draws
     it: white digits (1) on a black background (0).  ``ValueError`` for an empty picture, a
@@ -265,15 +272,13 @@ def picture_to_ink(gray, max_size=None):
     block = max(4, min(gray.shape) // 12)
     # polarity first, on a background that ignores ink of either sign (plain medians)
     r0 = gray - _upsample(_block_grid(gray, block, np.median), gray.shape)
-    s0 = r0[::max(1, gray.shape[0] // 1000), ::max(1, gray.shape[1] // 1000)]
-    sigma0 = 1.4826 * float(np.median(np.abs(s0 - np.median(s0))))
+    sigma0 = _noise_sigma(r0)
     t0 = max(3 * sigma0, 0.02)
     dark = float(np.clip(-r0 - t0, 0, None).sum()) > float(np.clip(r0 - t0, 0, None).sum())
     ink = 1.0 - gray if dark else gray
     background = _upsample(_grey_open(_block_grid(ink, block, np.median)), ink.shape)
     r = ink - background
-    s = r[::max(1, ink.shape[0] // 1000), ::max(1, ink.shape[1] // 1000)]
-    sigma = 1.4826 * float(np.median(np.abs(s - np.median(s))))
+    sigma = _noise_sigma(r)
     _erase_lines(r, max(2.5 * sigma, 0.02), [_line_length(n, max_size) for n in r.shape[::-1]])
     strong = r[r > max(4 * sigma, 0.02)]
     if strong.size == 0:
