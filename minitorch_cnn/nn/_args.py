@@ -5,16 +5,13 @@ same everywhere and every error names the op or layer (``where``) that received 
 """
 import numpy as np
 
+from ..ops.dtypes import is_int
 from ..tensor import Tensor
-
-
-def _is_int(v):
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)   # True is not a size
 
 
 def int_arg(where, name, v, minimum=1):
     """An int >= ``minimum`` (None: any int), else an error naming ``where``."""
-    if not _is_int(v):
+    if not is_int(v):
         raise TypeError(f"{where}: {name} must be an int, got {v!r}")
     if minimum is not None and v < minimum:
         raise ValueError(f"{where}: {name} must be >= {minimum}, got {v}")
@@ -26,9 +23,9 @@ def pair_arg(where, name, v, minimum=1, context=""):
     (None: any int; functional ops pass None and check ranges with their own messages).
 
     ``context`` is appended to the message (e.g. the input and weight shapes)."""
-    if _is_int(v):
+    if is_int(v):
         pair = (int(v), int(v))
-    elif isinstance(v, (tuple, list)) and len(v) == 2 and all(_is_int(a) for a in v):
+    elif isinstance(v, (tuple, list)) and len(v) == 2 and all(is_int(a) for a in v):
         pair = (int(v[0]), int(v[1]))
     elif isinstance(v, (tuple, list)) and len(v) != 2:
         raise ValueError(f"{where}: {name} must be an int or a pair, got {v!r}{context}")
@@ -46,3 +43,12 @@ def as_tensor(where, x, name="input"):
     if isinstance(x, np.ndarray):
         return Tensor(x)
     raise TypeError(f"{where}: {name} must be a Tensor, got {type(x).__name__}")
+
+
+def same_dtype(where, x, **tensors):
+    """Each of ``tensors`` (name=tensor or None) has ``x``'s dtype, else a TypeError naming
+    ``where``: torch refuses a mix too, rather than silently upcasting."""
+    for name, t in tensors.items():
+        if t is not None and t.dtype != x.dtype:
+            raise TypeError(f"{where}: input dtype {x.dtype} differs from the {name}'s dtype "
+                            f"{t.dtype}; convert one (x.float() / x.double())")

@@ -6,8 +6,7 @@ Both name their children "0", "1", ..., which is where state_dict keys such as
 """
 from collections import OrderedDict
 
-import numpy as np
-
+from ..ops.dtypes import is_int
 from .module import Module
 
 
@@ -23,7 +22,7 @@ class _Container(Module):
 
     def _index(self, idx):
         n = len(self._modules)
-        if isinstance(idx, bool) or not isinstance(idx, (int, np.integer)):
+        if not is_int(idx):
             raise TypeError(f"{type(self).__name__} indices must be integers or slices, "
                             f"not {type(idx).__name__}")
         if not -n <= idx < n:
@@ -65,7 +64,7 @@ class _Container(Module):
 
     def insert(self, index, module):
         mods = list(self._modules.values())
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+        if not is_int(index):
             raise TypeError(f"insert: index must be an int, got {type(index).__name__}")
         mods.insert(int(index), _check_module(type(self).__name__, module))
         self._renumber(mods)

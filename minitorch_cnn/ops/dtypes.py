@@ -95,11 +95,16 @@ def floating(dtype):
     return dtype if dtype.kind == "f" else DEFAULT_FLOAT
 
 
+def is_int(v):
+    """An int or a numpy integer, but not a bool: True is not a size, a dim or an index."""
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
 def dim_index(dim, ndim, op, new=False):
     """``dim`` as a non-negative axis of an ``ndim``-D tensor, or an IndexError naming ``op``.
     ``new``: the dim of an axis being inserted (unsqueeze, stack), so ``ndim`` itself is valid."""
     n = ndim + 1 if new else (ndim if ndim else 1)   # 0-d accepts dim 0 and -1, like torch
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+    if not is_int(dim):
         raise TypeError(f"{op}: dim must be an int, got {dim!r}")
     if not -n <= dim < n:
         raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dims "

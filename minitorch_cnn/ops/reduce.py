@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import autograd
 from ..autograd import Function
-from .dtypes import dim_index, require_float
+from .dtypes import dim_index, is_int, require_float
 
 # what torch.max(x, dim) / torch.min(x, dim) return: a pair with named fields
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
@@ -176,7 +176,7 @@ def _extreme(x, dim, keepdim, op, arg, whole):
         return (maximum if op == "max" else minimum)(x, dim)
     if dim is None:
         return whole(x)
-    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+    if not is_int(dim):
         raise TypeError(f"{op}: dim must be an int (use amax/amin for several dims), got {dim!r}")
     d = dim_index(dim, x.ndim, op)
     if x.ndim == 0:                             # a 0-d tensor is its own extreme, at index 0

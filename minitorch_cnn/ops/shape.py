@@ -5,7 +5,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..kernels.shape import concatenate
-from .dtypes import dim_index
+from .dtypes import dim_index, is_int
 
 
 def _shape_args(shape):
@@ -228,10 +228,6 @@ def _index(idx, top=True):
     return idx
 
 
-def _is_int(i):
-    return isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_))
-
-
 def _torch_order(idx):
     """Split an index that mixes integers with advanced (array) indices into two steps.
 
@@ -243,14 +239,14 @@ def _torch_order(idx):
     """
     if not isinstance(idx, tuple):
         return None
-    if not any(_is_int(i) for i in idx) or not any(isinstance(i, np.ndarray) for i in idx):
+    if not any(is_int(i) for i in idx) or not any(isinstance(i, np.ndarray) for i in idx):
         return None
     first, second = [], []
     for i in idx:
         if isinstance(i, np.ndarray):             # an array: keep its dims whole for step 2
             first.extend([slice(None)] * (i.ndim if i.dtype == bool else 1))
             second.append(i)
-        elif _is_int(i):                          # an integer: removes its dim in step 1
+        elif is_int(i):                          # an integer: removes its dim in step 1
             first.append(i)
         else:                                     # slice, None or Ellipsis
             first.append(i)

@@ -19,7 +19,7 @@ import numpy as np
 from ...autograd import Function
 from ...kernels.batchnorm import batch_norm_backward, batch_norm_forward
 from ...tensor import Tensor
-from .._args import as_tensor
+from .._args import as_tensor, same_dtype
 
 
 # ------------------------------------------------------------------------------ linear
@@ -67,10 +67,7 @@ def linear(x, weight, bias=None):
         if bias.shape != (weight.shape[0],):
             raise ValueError(f"linear: bias must have shape ({weight.shape[0]},) to match weight "
                              f"of shape {weight.shape}, got {bias.shape}")
-    for name, t in (("weight", weight), ("bias", bias)):
-        if t is not None and t.dtype != x.dtype:         # torch refuses too: no silent upcast
-            raise TypeError(f"linear: input dtype {x.dtype} differs from the {name}'s dtype "
-                            f"{t.dtype}; convert one (x.float() / x.double())")
+    same_dtype("linear", x, weight=weight, bias=bias)
     return LinearFn.apply(x, weight, bias)
 
 

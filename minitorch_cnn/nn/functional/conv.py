@@ -48,7 +48,8 @@ import numpy as np
 from ...autograd import Function
 from ...kernels.conv import (batch_matrices, channel_sums, col2im_matmul, from_batch_matrices,
                               im2col, pad, per_image, sum_over_images)
-from .._args import as_tensor, pair_arg
+from ...ops.dtypes import is_int
+from .._args import as_tensor, pair_arg, same_dtype
 
 
 class Conv2dIm2colFn(Function):
@@ -160,7 +161,7 @@ def _check(x, w, b, stride, padding, dilation, groups):
                             f"(input shape {x.shape}, weight shape {w.shape})")
     N, C, H, W = x.shape
     O, Cg, KH, KW = w.shape
-    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
+    if not is_int(groups) or groups < 1:
         fail(f"groups must be a positive int, got {groups!r}")
     if C % groups or O % groups:
         fail(f"groups={groups} must divide both the input channels C={C} and the output "
@@ -196,10 +197,7 @@ def _check(x, w, b, stride, padding, dilation, groups):
     eh, ew = dilation[0] * (KH - 1) + 1, dilation[1] * (KW - 1) + 1
     if eh > Hp or ew > Wp:
         fail(f"the (dilated) kernel {eh}x{ew} is larger than the padded input {Hp}x{Wp}")
-    for name, t in (("weight", w), ("bias", b)):
-        if t is not None and t.dtype != x.dtype:         # torch refuses too: no silent upcast
-            raise TypeError(f"conv2d: input dtype {x.dtype} differs from the {name}'s dtype "
-                            f"{t.dtype}; convert one (x.float() / x.double())")
+    same_dtype("conv2d", x, weight=w, bias=b)
     return stride, pad, dilation
 
 
