@@ -72,13 +72,27 @@ def writable_folder(flag, folder):
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-test.", suffix=".tmp")
-        os.close(fd)
-        os.unlink(tmp)
+        probe_write(folder)
     except OSError as e:
         raise SystemExit(f"error: cannot write to {flag} {folder}: {e.strerror or e}")
+
+
+def probe_write(folder):
+    """Create and remove a temporary file in ``folder``: OSError if a file cannot be written."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-test.", suffix=".tmp")
+    os.close(fd)
+    os.unlink(tmp)
 
 
 def cli_message(error):
     """An error of the data layer, worded for the command line (its --data-dir option)."""
     return str(error).replace("Pass root=FOLDER", "Pass --data-dir FOLDER")
+
+
+def open_dataset(dataset, root, train):
+    """``dataset(root=root, train=train)``, its errors (missing or corrupt files) as one
+    ``error:`` line naming --data-dir."""
+    try:
+        return dataset(root=root, train=train)
+    except (OSError, RuntimeError, ValueError) as e:
+        raise SystemExit(f"error: {cli_message(e)}")

@@ -17,9 +17,7 @@ of 24-110 px).
 """
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +31,8 @@ from ..tools.detection import NUM_CLASSES, STRIDE, WINDOW, BACKGROUND, MAX_PIXEL
     pyramid_sizes, tile_count
 from ..io.fileio import atomic_open, atomic_write_text
 from .images import load_gray  # noqa: F401  (part of this module's API: detect.load_gray)
-from .checks import (HelpFormatter, cli_message, existing_file, output_file, positive_float,
-                     positive_int, seed)
+from .checks import (HelpFormatter, existing_file, open_dataset, output_file, positive_float,
+                     positive_int, probe_write, seed)
 from .plot import font as plot_font
 from .train import load_model_checkpoint
 
@@ -220,19 +218,14 @@ def writable(flag, path):
     while not folder.exists() and folder != folder.parent:      # atomic_open creates folders
         folder = folder.parent
     try:
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".detect-probe-")
-        os.close(fd)
-        os.remove(probe)
+        probe_write(folder)
     except OSError as e:
         raise SystemExit(f"error: --{flag} {path} cannot be written: {e.strerror or e}")
 
 
 # ------------------------------------------------------------------------------ demo
 def _test_set(data_dir):
-    try:
-        return MNIST(root=data_dir, train=False)
-    except (OSError, RuntimeError, ValueError) as e:
-        raise SystemExit(f"error: {cli_message(e)}")
+    return open_dataset(MNIST, data_dir, train=False)
 
 
 def _scores(tp, n_det, n_true):

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 from ..data import MNIST
-from .checks import HelpFormatter, cli_message, positive_int
+from .checks import HelpFormatter, open_dataset, positive_int
 from .train import DATASETS, evaluate, load_model_checkpoint
 
 
@@ -52,10 +52,7 @@ def run(args):
     model, state = load_model_checkpoint(args.checkpoint)
     run_args = state.get("args") if isinstance(state.get("args"), dict) else {}
     dataset = DATASETS.get(run_args.get("dataset", "mnist"), MNIST)   # the one it was trained on
-    try:
-        test_set = dataset(root=args.data_dir, train=False)
-    except (OSError, RuntimeError, ValueError) as e:
-        raise SystemExit(f"error: {cli_message(e)}")
+    test_set = open_dataset(dataset, args.data_dir, train=False)
     if args.limit is not None:
         test_set = test_set.subset(np.arange(min(args.limit, len(test_set))))
     acc, preds = evaluate(model, test_set)

@@ -47,7 +47,7 @@ from ..models import InceptionLite
 from ..nn import functional as F
 from ..io.safetensors import _require_safetensors, save_safetensors
 from ..io.serialization import CheckpointError, load, save
-from .checks import (HelpFormatter, cli_message, existing_file, output_file, positive_float,
+from .checks import (HelpFormatter, existing_file, open_dataset, output_file, positive_float,
                      positive_int, seed, writable_folder)
 from .plot import draw_curves
 
@@ -307,12 +307,9 @@ def run(args):
     np.random.seed(args.seed)                  # weight init and dropout masks
     if args.resume:                            # a bad checkpoint fails before the data is read
         resumed = load_model_checkpoint(args.resume)
-    try:
-        dataset = DATASETS[args.dataset]
-        train_set = dataset(root=args.data_dir, train=True)
-        test_set = dataset(root=args.data_dir, train=False)
-    except (OSError, RuntimeError, ValueError) as e:
-        raise SystemExit(f"error: {cli_message(e)}")
+    dataset = DATASETS[args.dataset]
+    train_set = open_dataset(dataset, args.data_dir, train=True)
+    test_set = open_dataset(dataset, args.data_dir, train=False)
     if args.limit is not None:
         train_set = train_set.subset(np.arange(min(args.limit, len(train_set))))
     if args.test_limit is not None:

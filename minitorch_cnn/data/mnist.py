@@ -118,8 +118,7 @@ def _search_dirs(root, spec):
     return dirs + [(cache_dir(spec.folder), "user cache")]
 
 
-def _missing_message(searched, extra="", spec=None):
-    spec = _spec(spec)
+def _missing_message(searched, extra, spec):
     files = "\n".join(f"    {name}.gz" for name in spec.md5)
     env_target = "FOLDER" if spec.env_dir_itself else f"PARENT (with PARENT/{spec.folder})"
     lines = []
@@ -209,9 +208,8 @@ def download_mnist(folder, timeout=30, searched=None, dataset=None):
 
 
 # ----------------------------------------------------------------------------- loading
-def _load_verified(folder, name, dataset=None):
-    """Read one file of ``dataset`` (default MNIST), check its MD5, decode it as IDX."""
-    spec = _spec(dataset)
+def _load_verified(folder, name, spec):
+    """Read one file of the data set ``spec``, check its MD5, decode it as IDX."""
     path = _find_file(folder, name)
     content, _ = read_bytes(path)
     # KMNIST's only known checksums are of the .gz files (see the module docstring)
@@ -291,8 +289,7 @@ class MNIST(MNISTFormat):
     """The MNIST digits (LeCun, Cortes, Burges), classes ``"0"`` .. ``"9"``."""
 
     name, folder = "MNIST", "mnist"
-    mirrors, md5 = MIRRORS, MD5
-    repo_dir = REPO_DIR
+    mirrors, md5 = MIRRORS, MD5                  # repo_dir: DATA_DIR / folder (REPO_DIR)
     mean, std = MEAN, STD
     classes = tuple(str(d) for d in range(10))
     env_dir_itself = True

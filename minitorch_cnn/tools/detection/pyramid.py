@@ -2,7 +2,7 @@
 OverFeat does, and the detections of all scales merged by one non-maximum suppression."""
 import numpy as np
 
-from .windows import WINDOW, detections_from_maps, iou, tiled_class_maps
+from .windows import WINDOW, detections_from_maps, intersection, iou, tiled_class_maps
 
 
 def pyramid_sizes(shape, min_size=None, max_size=None, step=2 ** (1 / 3), budget=8e6):
@@ -97,11 +97,7 @@ def merge_scales(dets, nms_iou=0.2, contain=0.6):
     while len(order):
         best, order = order[0], order[1:]
         o = iou(boxes[best], boxes[order])[0]
-        w = np.clip(np.minimum(boxes[best, 2], boxes[order, 2])
-                    - np.maximum(boxes[best, 0], boxes[order, 0]), 0, None)
-        h = np.clip(np.minimum(boxes[best, 3], boxes[order, 3])
-                    - np.maximum(boxes[best, 1], boxes[order, 1]), 0, None)
-        inside = w * h / np.maximum(area[order], 1e-9)
+        inside = intersection(boxes[best], boxes[order])[0] / np.maximum(area[order], 1e-9)
         gone = (o > nms_iou) | (inside > contain)
         same = order[gone & (o > nms_iou)]
         same = np.concatenate([[best], same[[dets[k]["label"] == dets[best]["label"]

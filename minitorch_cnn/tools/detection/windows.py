@@ -21,6 +21,16 @@ REACH = 12
 
 
 # ------------------------------------------------------------------------------ boxes
+def intersection(a, b):
+    """Area of the intersection of every box in ``a`` (N, 4) with every box in ``b`` (M, 4):
+    the box [max x0, max y0, min x1, min y1], empty if that is inverted.  Returns (N, M)."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    w = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    h = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    return np.clip(w, 0, None) * np.clip(h, 0, None)
+
+
 def iou(a, b):
     """Intersection over union of every box in ``a`` (N, 4) with every box in ``b`` (M, 4).
 
@@ -28,10 +38,7 @@ def iou(a, b):
     """
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    # the intersection is the box [max x0, max y0, min x1, min y1], empty if that is inverted
-    w = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    h = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    inter = np.clip(w, 0, None) * np.clip(h, 0, None)
+    inter = intersection(a, b)
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     union = area_a[:, None] + area_b[None, :] - inter
