@@ -301,17 +301,9 @@ def test_seed_out_of_range_is_one_line(seed, capsys):
     assert cli.build_parser().parse_args(["--seed", str(2 ** 32 - 1)]).seed == 2 ** 32 - 1
 
 
-def test_every_option_has_help_with_its_default_shown_once():
-    parser = cli.build_parser()
-    text = parser.format_help()
-    for action in parser._actions:
-        if action.dest == "help":
-            continue
-        assert action.help, action.dest
-        shown = parser._get_formatter()._get_help_string(action).replace(
-            "%(default)s", str(action.default))
-        assert shown.count("(default") <= 1, action.dest
-    text = " ".join(text.split())
+def test_the_help_reads_as_it_should():
+    # every option's help with its default once: test_hardening, with the other programs
+    text = " ".join(cli.build_parser().format_help().split())
     assert "--canvases CANVASES how many canvases --demo canvases generates (default: 200)" \
         in text and "--seed SEED seed of the demo" in text
 

@@ -14,6 +14,7 @@ import pytest
 
 import minitorch_cnn as mt
 from minitorch_cnn.io import serialization
+from minitorch_cnn.cli import detect as detect_cli
 from minitorch_cnn.cli import evaluate as evaluate_cli
 from minitorch_cnn.cli import predict as predict_cli
 from minitorch_cnn.cli import train
@@ -207,7 +208,6 @@ def test_a_checkpoint_with_non_finite_weights_is_refused_everywhere(value, tmp_p
     Image.fromarray(np.pad(np.full((10, 4), 255, np.uint8), 9)).save(img)
     with pytest.raises(SystemExit, match="non-finite weights"):
         predict_cli.main([str(img), "--checkpoint", str(path)])
-    from minitorch_cnn.cli import detect as detect_cli
     with pytest.raises(SystemExit, match="non-finite weights"):
         detect_cli.load_detector(path)
 
@@ -374,7 +374,7 @@ def test_the_data_dir_error_names_the_option(tmp_path):
 
 
 # ------------------------------------------------------------------ 7. help a person can use
-@pytest.mark.parametrize("cli", [train, evaluate_cli, predict_cli])
+@pytest.mark.parametrize("cli", [train, evaluate_cli, predict_cli, detect_cli])
 def test_every_option_has_one_help_line_with_its_default_once(cli):
     p = cli.build_parser()
     text = p.format_help()
