@@ -11,18 +11,13 @@ y = xc * scale + beta.  Backward: pass 1 the sums of g and g*xc; pass 2 dx.
 """
 import numpy as np
 
-from .work import chunks, parallel
+from .work import parallel
 
 
 def chunk_sums(n, item_bytes, part):
     """Sum over the chunks of ``range(n)`` of ``part(slice)`` (a (k, C) array per call, one row
     per sum), added in chunk order."""
-    parts = [None] * len(chunks(n, item_bytes))
-
-    def run(i, c):
-        parts[i] = part(c)
-
-    parallel(run, n, item_bytes, light=True)
+    parts = parallel(lambda i, c: part(c), n, item_bytes, light=True)
     total = parts[0].copy()
     for p in parts[1:]:
         total += p

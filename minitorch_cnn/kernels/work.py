@@ -160,10 +160,18 @@ def chunks(n, item_bytes):
 
 def parallel(fn, n, item_bytes, light=False):
     """Run ``fn(i, slice)`` for the i-th of ``chunks(n, item_bytes)``, on the pool if the work is
-    at least ``POOL_MIN_BYTES`` (``light``: ``LIGHT_POOL_MIN_BYTES``); the same chunks either way."""
-    pieces = enumerate(chunks(n, item_bytes))
+    at least ``POOL_MIN_BYTES`` (``light``: ``LIGHT_POOL_MIN_BYTES``); the same chunks either way.
+    Returns what the calls returned, in chunk order."""
+    pieces = list(enumerate(chunks(n, item_bytes)))
+    results = [None] * len(pieces)
+
+    def one(piece):
+        i, c = piece
+        results[i] = fn(i, c)
+
     if n * item_bytes < (LIGHT_POOL_MIN_BYTES if light else POOL_MIN_BYTES):
         for piece in pieces:
-            fn(*piece)
+            one(piece)
     else:
-        WORKERS.run(lambda piece: fn(*piece), pieces)
+        WORKERS.run(one, pieces)
+    return results
