@@ -43,10 +43,9 @@ def _module_check(module, inputs):
     twin = copy.deepcopy(module).double()
     xs = []
     for t in inputs:
-        if isinstance(t, Tensor) and t.dtype.kind == "f":
-            t = Tensor(t.data.astype(np.float64), requires_grad=True)
-        elif isinstance(t, np.ndarray) and t.dtype.kind == "f":
-            t = Tensor(t.astype(np.float64), requires_grad=True)
+        if isinstance(t, (Tensor, np.ndarray)) and t.dtype.kind == "f":
+            t = Tensor(np.array(t.data if isinstance(t, Tensor) else t, np.float64),
+                       requires_grad=True)
         xs.append(t)
     params = [(n, p) for n, p in twin.named_parameters() if p.requires_grad]
     n_in = len(xs)

@@ -335,9 +335,10 @@ def tensor(data, requires_grad=False, dtype=None):
     float32; a float ndarray keeps its dtype.  ``from_numpy`` shares the array instead."""
     if isinstance(data, Tensor):
         data = data.data
-    if isinstance(data, np.ndarray):
-        data = data.copy()
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+    t = Tensor(data, requires_grad=requires_grad, dtype=dtype)
+    if isinstance(data, np.ndarray) and np.may_share_memory(t.data, data):
+        t.data = t.data.copy()             # copy only once: a dtype conversion is a copy already
+    return t
 
 
 def from_numpy(array):

@@ -175,6 +175,10 @@ class _Exporter:
         self.nodes.append(self.onnx.helper.make_node(op, inputs, [out], name=out, **attrs))
         return out
 
+    def weight_name(self, p):
+        """The state_dict name of a parameter or buffer (the Tensor or its array), else None."""
+        return self.weights.get(id(p), self.weights.get(id(p.data if isinstance(p, Tensor) else p)))
+
     def input(self, p, p2, dtype=None):
         """The ONNX name of one input of the current node (p: trace 1, p2: trace 2)."""
         if p is None:                                  # an absent optional input (no bias)
@@ -184,8 +188,8 @@ class _Exporter:
         if p is self.t1.x:
             return "input"
         arr = p.data if isinstance(p, Tensor) else p
-        if id(arr) in self.weights or id(p) in self.weights:
-            name = self.weights.get(id(p), self.weights.get(id(arr)))
+        name = self.weight_name(p)
+        if name is not None:
             if name not in self.init_names:
                 self.init_names.add(name)
                 self.inits.append(self.onnx.numpy_helper.from_array(
@@ -261,8 +265,7 @@ class _Exporter:
 
         def owner(o):
             for p in o._ctx.parents:
-                arr = p.data if isinstance(p, Tensor) else p
-                name = self.weights.get(id(p), self.weights.get(id(arr)))
+                name = self.weight_name(p)
                 if name is not None:
                     return name.rpartition(".")[0] or "<model>"
             for v in getattr(o._ctx, "kwargs", {}).values():

@@ -107,14 +107,14 @@ def load_safetensors(path):
             fail(f"the header claims {n} bytes, but the file has {size - 8} after the length "
                  f"field (the limit is {MAX_HEADER})")
         raw = f.read(n)
-    try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        fail(f"the header is not UTF-8 JSON ({type(e).__name__}: {e})")
-    if not isinstance(header, dict):
-        fail(f"the header is a JSON {type(header).__name__}, not an object")
-    _check_entries(header, size - 8 - n, fail)
-    with open(path, "rb") as f:
+        try:
+            header = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+            fail(f"the header is not UTF-8 JSON ({type(e).__name__}: {e})")
+        if not isinstance(header, dict):
+            fail(f"the header is a JSON {type(header).__name__}, not an object")
+        _check_entries(header, size - 8 - n, fail)
+        f.seek(0)                                     # checked: now the whole file, once
         data = f.read()
     try:
         loaded = st.load(data)

@@ -20,6 +20,11 @@ def is_tiling(k, s, p):
     return k == s and p == (0, 0)
 
 
+def all_finite(a):
+    """No inf or NaN in ``a``: two reductions (min, max) instead of an isfinite array."""
+    return a.size == 0 or bool(np.isfinite(a.min()) and np.isfinite(a.max()))
+
+
 def strided_view(flat, offset, shape, strides):
     """A strided view into the 1-D array ``flat``, starting at ``offset``; strides in elements.
 
@@ -69,7 +74,7 @@ def scatter_back(g, arg, k, shift, strides, size, overlap):
     a 0 is NaN where torch has 0; such a g (rare: the cheap min/max check) takes ``np.where``.
     """
     out = np.zeros(size, g.dtype)
-    finite = g.size == 0 or (np.isfinite(g.min()) and np.isfinite(g.max()))
+    finite = all_finite(g)
     for t in range(k):
         dst = strided_view(out, t * shift, g.shape, strides)
         if not finite:
@@ -94,7 +99,7 @@ def max_pool_forward(x, k, s, p, o):
     if N * C == 0:                                      # an empty batch: nothing to scan
         return out.reshape(N, C, *o), []
     planes = x.reshape(N * C, 1, H, W)
-    tile = tuple(k) == tuple(s) == (2, 2) and tuple(p) == (0, 0)
+    tile = tuple(k) == (2, 2) and is_tiling(tuple(k), tuple(s), tuple(p))
 
     def run(i, c):
         if tile:
@@ -156,7 +161,7 @@ def tile2_backward(g, arg, gx):
     H, W = gx.shape[2:]
     if (H, W) != (2 * oh, 2 * ow):
         gx[:, :, 2 * oh:], gx[:, :, :, 2 * ow:] = 0, 0
-    finite = g.size == 0 or (np.isfinite(g.min()) and np.isfinite(g.max()))
+    finite = all_finite(g)
     for i in range(2):
         for j in range(2):
             dst = gx[:, :, i:2 * oh:2, j:2 * ow:2]
